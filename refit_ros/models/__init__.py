@@ -1,0 +1,1 @@
+"""Neural networks: shared layers, the official ReFit network, the HMR baseline."""
