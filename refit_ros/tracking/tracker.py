@@ -1,0 +1,158 @@
+"""Detection-to-track association with a life cycle and per-track recurrent state.
+
+Association: cost = 1 - IoU of boxes (plus, when both have keypoints, 1 - OKS-style
+keypoint similarity, averaged), solved globally with SciPy's Hungarian solver and gated
+by ``iou_threshold``. Life cycle with hysteresis: a track is born only from a detection
+scoring at least ``birth_score``; a live track keeps matching down to ``keep_score``;
+it dies after ``max_age`` frames without a match.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+
+@dataclasses.dataclass(frozen=True)
+class TrackerParams:
+    """Tracker settings (all from config ``tracking.*``)."""
+
+    iou_threshold: float = 0.2
+    birth_score: float = 0.6
+    keep_score: float = 0.3
+    max_age: int = 10
+    #: A matched box whose IoU with its previous box is below this is a "jump" (cold restart).
+    #: A detection scoring below ``birth_score`` also restarts cold (low confidence).
+    warm_min_iou: float = 0.3
+
+
+@dataclasses.dataclass
+class Track:
+    """One tracked person.
+
+    Attributes
+    ----------
+    track_id : int
+    bbox : ndarray, (4,)
+        Last matched box.
+    misses : int
+        Consecutive frames without a match (0 = matched this frame).
+    hits : int
+        Frames matched so far.
+    state : Any
+        The model's recurrent state after this person's last frame (warm start), or None.
+    betas_sum, betas_weight
+        Running, confidence-weighted accumulation of the shape (it does not change over time).
+    warm_ok : bool
+        Whether this frame may start from ``state`` (matched last frame, no box jump, scored
+        well); set by :meth:`Tracker.update`.
+    """
+
+    track_id: int
+    bbox: np.ndarray
+    keypoints: np.ndarray | None = None
+    misses: int = 0
+    hits: int = 1
+    state: Any = None
+    betas_sum: np.ndarray | None = None
+    betas_weight: float = 0.0
+    warm_ok: bool = False
+
+    def add_betas(self, betas: np.ndarray, weight: float) -> np.ndarray:
+        """Accumulate this frame's shape; returns the track's current mean shape."""
+        betas = np.asarray(betas, dtype=np.float64)
+        if self.betas_sum is None:
+            self.betas_sum, self.betas_weight = np.zeros_like(betas), 0.0
+        self.betas_sum = self.betas_sum + weight * betas
+        self.betas_weight += weight
+        return (self.betas_sum / max(self.betas_weight, 1e-9)).astype(np.float32)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of ``N x 4`` and ``M x 4`` boxes (x_min, y_min, x_max, y_max) -> ``N x M``."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(-1)
+    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(-1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def keypoint_similarity(ka: np.ndarray, kb: np.ndarray, box: np.ndarray, min_conf: float = 0.3) -> float:
+    """OKS-like similarity of two ``K x 3`` keypoint sets (x, y, conf), scale = box diagonal."""
+    m = (ka[:, 2] > min_conf) & (kb[:, 2] > min_conf)
+    if m.sum() < 3:
+        return float("nan")
+    scale = max(float(np.hypot(box[2] - box[0], box[3] - box[1])), 1.0)
+    d2 = ((ka[m, :2] - kb[m, :2]) ** 2).sum(-1)
+    return float(np.exp(-d2 / (2 * (0.05 * scale) ** 2)).mean())
+
+
+class Tracker:
+    """Greedy-free (Hungarian) multi-person tracker with per-track state."""
+
+    def __init__(self, params: TrackerParams | None = None) -> None:
+        self.params = params or TrackerParams()
+        self.tracks: list[Track] = []
+        self._next_id = 0
+
+    def reset(self) -> None:
+        self.tracks = []
+        self._next_id = 0
+
+    def update(self, boxes: np.ndarray, scores: Sequence[float],
+               keypoints: Sequence[np.ndarray | None] | None = None) -> list[Track | None]:
+        """Associate this frame's detections with tracks.
+
+        Parameters
+        ----------
+        boxes : ndarray, (N, 4)
+        scores : (N,)
+        keypoints : list of (K, 3) arrays or None, optional
+
+        Returns
+        -------
+        list
+            For each detection its :class:`Track` (new or continued; ``warm_ok`` set), or
+            None when the detection is too weak to start a track (publish it untracked).
+        """
+        p = self.params
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        kps = list(keypoints) if keypoints is not None else [None] * len(boxes)
+        for t in self.tracks:
+            t.misses += 1
+        out: list[Track | None] = [None] * len(boxes)
+        live = self.tracks
+        if len(boxes) and live:
+            iou = box_iou(boxes, np.stack([t.bbox for t in live]))
+            cost = 1.0 - iou
+            for i in range(len(boxes)):
+                for j, t in enumerate(live):
+                    if kps[i] is not None and t.keypoints is not None:
+                        s = keypoint_similarity(kps[i], t.keypoints, t.bbox)
+                        if np.isfinite(s):
+                            cost[i, j] = 0.5 * cost[i, j] + 0.5 * (1.0 - s)
+            rows, cols = linear_sum_assignment(cost)
+            for i, j in zip(rows, cols):
+                if iou[i, j] < p.iou_threshold or scores[i] < p.keep_score:
+                    continue
+                t = live[j]
+                t.warm_ok = (t.misses == 1 and iou[i, j] >= p.warm_min_iou
+                             and scores[i] >= p.birth_score and t.state is not None)
+                t.bbox, t.keypoints, t.misses, t.hits = boxes[i].copy(), kps[i], 0, t.hits + 1
+                out[i] = t
+        for i in range(len(boxes)):
+            if out[i] is None and scores[i] >= p.birth_score:
+                t = Track(self._next_id, boxes[i].copy(), kps[i])
+                self._next_id += 1
+                self.tracks.append(t)
+                out[i] = t
+        self.tracks = [t for t in self.tracks if t.misses <= p.max_age]
+        return out
