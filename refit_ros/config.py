@@ -104,9 +104,26 @@ class RuntimeConfig:
 class TrackingConfig:
     enabled: bool
     warm_iterations: int
+    iou_threshold: float
+    birth_score: float
+    keep_score: float
+    max_age: int
+    warm_min_iou: float
+    accumulate_shape: bool
+    one_euro: bool
+    one_euro_min_cutoff: float
+    one_euro_beta: float
 
     def __post_init__(self) -> None:
-        _positive(self.warm_iterations, "tracking.warm_iterations")
+        _positive(self.warm_iterations, "tracking.warm_iterations", allow_zero=True)
+        _positive(self.max_age, "tracking.max_age", allow_zero=True)
+        _positive(self.one_euro_min_cutoff, "tracking.one_euro_min_cutoff")
+        _positive(self.one_euro_beta, "tracking.one_euro_beta", allow_zero=True)
+        for key in ("iou_threshold", "birth_score", "keep_score", "warm_min_iou"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(f"tracking.{key}={getattr(self, key)!r} must be in [0, 1]")
+        if self.keep_score > self.birth_score:
+            raise ConfigError("tracking.keep_score must be <= tracking.birth_score (hysteresis)")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -49,6 +49,10 @@ class Track:
     warm_ok : bool
         Whether this frame may start from ``state`` (matched last frame, no box jump, scored
         well); set by :meth:`Tracker.update`.
+    camera : Any
+        The crop camera ``state`` is expressed in (its box and intrinsics).
+    mean_betas : ndarray or None
+        The accumulated shape (see :meth:`add_betas`).
     """
 
     track_id: int
@@ -60,6 +64,8 @@ class Track:
     betas_sum: np.ndarray | None = None
     betas_weight: float = 0.0
     warm_ok: bool = False
+    camera: Any = None
+    mean_betas: np.ndarray | None = None
 
     def add_betas(self, betas: np.ndarray, weight: float) -> np.ndarray:
         """Accumulate this frame's shape; returns the track's current mean shape."""
