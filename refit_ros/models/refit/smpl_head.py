@@ -90,7 +90,7 @@ class SmplJoints49(smplx.SMPLLayer):
                              f"got {extra.shape}")
         self.register_buffer("J_regressor_extra", torch.tensor(extra, dtype=torch.float32))
         if extra_joints_idxs is not None:
-            idx = torch.as_tensor(np.asarray(extra_joints_idxs), dtype=torch.long)
+            idx = torch.tensor(np.asarray(extra_joints_idxs), dtype=torch.long)
             self.vertex_joint_selector.extra_joints_idxs = idx
         jmap = JOINT_MAP_49 if joint_map is None else tuple(int(i) for i in joint_map)
         n_all = 24 + self.vertex_joint_selector.extra_joints_idxs.numel() + extra.shape[0]

@@ -1,0 +1,51 @@
+"""``refit-ros parity FIXTURE_DIR``: check ReFit against a reference fixture.
+
+Builds the model from the fixture (weight rule + sha256 check), runs its inputs and
+compares every prediction and intermediate per iteration. Exit 0 only when all are within
+the fixture's tolerances, 1 when some are not, 2 when the fixture cannot be used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from refit_ros.fixture import FixtureError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("fixture_dir", help="folder in the refit_reference format "
+                        "(manifest.json, inputs.npz, outputs.npz, ...)")
+    parser.add_argument("--backend", default="torch", help="inference backend (torch)")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    parser.add_argument("--json", action="store_true", help="print the full report as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from refit_ros.parity import run_parity
+
+    try:
+        report = run_parity(args.fixture_dir, backend=args.backend, device=args.device)
+    except (FixtureError, ValueError) as exc:
+        print(f"refit-ros parity: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=1))
+    else:
+        _print_table(report)
+    return 0 if report.ok else 1
+
+
+def _print_table(report) -> None:
+    w = report.weights
+    print(f"fixture {report.fixture}  backend {report.backend}  device {report.device}  "
+          f"iters {report.iters}  batch {report.batch}")
+    print(f"weights: {w['generated']} generated, sha256 {w['sha256_ok']}/{w['entries']} match; "
+          f"state_dict problems: {len(report.state_dict_problems)}")
+    print(f"{'output':28s} {'max abs':>10s} {'max rel':>10s} {'atol':>9s}")
+    for name, c in report.outputs.items():
+        flag = "ok" if c.ok else "FAIL"
+        print(f"{name:28s} {c.max_abs:10.3e} {c.max_rel:10.3e} {c.atol:9.1e}  {flag}")
+    name, ratio = report.worst()
+    print(f"{'PASS' if report.ok else 'FAIL'}: worst {name} at {ratio:.2f} x atol")
