@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("config_cmd", "print the effective configuration (after --config/--set)"),
     "parity": ("parity", "check the ReFit implementation against a reference fixture"),
     "bench-model": ("bench_model", "benchmark the ReFit network stages (JSON)"),
+    "video": ("video", "run the pipeline on a video / image folder / image, no ROS (JSON + overlays)"),
 }
 
 

@@ -1,0 +1,1 @@
+"""Offline input and output: frame sources, camera_info files, the ``refit-ros video`` runner."""

@@ -1,0 +1,1 @@
+"""CPU, headless rendering of recovered bodies over images (no OpenGL, no display)."""
