@@ -1,0 +1,45 @@
+"""Adapters that give each network the pipeline's :class:`FittingModel` interface."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from refit_ros.body.base import BodyModel
+from refit_ros.geometry.camera import CropCamera
+from refit_ros.pipeline.crop import crop_images
+
+
+class RefitImageModel:
+    """The official ReFit (HRNet on 256x256 crops) behind the pipeline interface.
+
+    Parameters
+    ----------
+    net : refit_ros.models.refit.refit.Refit
+    body : BodyModel
+        The SMPL body the network's parameters belong to (same SMPL files).
+    """
+
+    name = "refit"
+
+    def __init__(self, net, body: BodyModel) -> None:
+        self.net = net.eval()
+        self.body = body
+        self.device = next(net.parameters()).device
+
+    def encode(self, image_rgb: np.ndarray, detections: Sequence[Any], camera: CropCamera):
+        crops = crop_images(image_rgb, camera.center.cpu().numpy(), camera.box_size.cpu().numpy(),
+                            size=self.net.config.crop_size)
+        return self.net.encode(torch.from_numpy(crops).to(self.device))
+
+    def init_state(self, features, camera: CropCamera):
+        return self.net.init_state(features, camera)
+
+    def step(self, state, features, camera: CropCamera):
+        return self.net.step(state, features, camera)
+
+    def rotmat(self, state) -> Tensor:
+        return state.rotmat

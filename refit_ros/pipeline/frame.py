@@ -1,0 +1,243 @@
+"""Frame -> bodies: detect, crop, fit (cold or warm per track), pose the body, package.
+
+No ROS here: the node, ``refit-ros video`` and the evaluations all call
+:meth:`RefitPipeline.process`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from refit_ros.geometry.camera import CropCamera
+from refit_ros.geometry.intrinsics import Intrinsics
+from refit_ros.geometry.rotation import rot6d_to_rotmat, rotmat_to_axis_angle, rotmat_to_rot6d
+from refit_ros.pipeline.crop import square_boxes
+from refit_ros.pipeline.models import FittingModel, concat, recentre_cam, select
+from refit_ros.pipeline.types import Body, FrameResult
+from refit_ros.tracking import OneEuroFilter, Track, Tracker
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineSettings:
+    """Pipeline knobs (from config: ``model.iterations``, ``tracking.*``, ``detector.*``)."""
+
+    iterations: int = 5
+    warm_iterations: int = 2
+    max_people: int = 4
+    min_score: float = 0.5
+    gender: str = "neutral"
+    accumulate_shape: bool = True
+    one_euro: bool = False
+    one_euro_min_cutoff: float = 1.0
+    one_euro_beta: float = 0.0
+
+
+class ImageError(ValueError):
+    """The input image cannot be processed (wrong shape/dtype, empty)."""
+
+
+def check_image(image_rgb: np.ndarray) -> np.ndarray:
+    """Validate an ``H x W x 3`` uint8 RGB image (clear message otherwise)."""
+    if not isinstance(image_rgb, np.ndarray):
+        raise ImageError(f"image must be a numpy array, got {type(image_rgb).__name__}")
+    if image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
+        raise ImageError(f"image must be H x W x 3 RGB, got shape {image_rgb.shape}")
+    if image_rgb.shape[0] == 0 or image_rgb.shape[1] == 0:
+        raise ImageError(f"image is empty ({image_rgb.shape[1]}x{image_rgb.shape[0]})")
+    if image_rgb.dtype != np.uint8:
+        raise ImageError(f"image must be uint8, got {image_rgb.dtype}")
+    return np.ascontiguousarray(image_rgb)
+
+
+class RefitPipeline:
+    """Detector + recurrent fitter + body model (+ tracker with warm starts).
+
+    Parameters
+    ----------
+    detector
+        Object with ``detect(image_rgb) -> list[Detection]`` (``bbox``, ``score``,
+        ``keypoints2d``).
+    model : FittingModel
+    settings : PipelineSettings
+    tracker : Tracker, optional
+        ``None`` = every person fitted cold every frame, ``track_id`` = -1.
+    device : str
+    """
+
+    def __init__(self, detector, model: FittingModel, settings: PipelineSettings,
+                 tracker: Tracker | None = None, device: str = "cpu") -> None:
+        self.detector = detector
+        self.model = model
+        self.settings = settings
+        self.tracker = tracker
+        self.device = torch.device(device)
+        self.faces = model.body.faces.detach().cpu().numpy().astype(np.int32)
+        self._filters: dict[int, OneEuroFilter] = {}
+        self._fallback_logged = False
+
+    @property
+    def body_model_name(self) -> str:
+        return self.model.body.name
+
+    def reset(self) -> None:
+        if self.tracker is not None:
+            self.tracker.reset()
+        self._filters.clear()
+
+    # ------------------------------------------------------------------ main entry
+    def process(self, image_rgb: np.ndarray, intrinsics: Intrinsics | None = None,
+                stamp: float = 0.0) -> FrameResult:
+        """Recover the bodies in one ``H x W x 3`` uint8 RGB image (see FramePipeline)."""
+        t_start = time.perf_counter()
+        image_rgb = check_image(image_rgb)
+        h, w = image_rgb.shape[:2]
+        if intrinsics is None:
+            intrinsics = Intrinsics.fallback(w, h)
+            if not self._fallback_logged:
+                log.info("no camera intrinsics given: using the fallback f = sqrt(W^2 + H^2) "
+                         "= %.1f px, principal point at the image centre", intrinsics.fx)
+                self._fallback_logged = True
+        timings: dict[str, float] = {}
+
+        t0 = time.perf_counter()
+        dets = [d for d in self.detector.detect(image_rgb) if d.score >= self.settings.min_score]
+        dets = sorted(dets, key=lambda d: -d.score)[: self.settings.max_people]
+        timings["detect"] = _ms(t0)
+
+        tracks: list[Track | None] = [None] * len(dets)
+        if self.tracker is not None:
+            tracks = self.tracker.update(
+                np.array([d.bbox for d in dets]).reshape(-1, 4), [d.score for d in dets],
+                [getattr(d, "keypoints2d", None) for d in dets])
+        if not dets:
+            timings["total"] = _ms(t_start)
+            return FrameResult([], self.faces, intrinsics, timings)
+
+        center, side = square_boxes(np.array([d.bbox for d in dets]))
+        f32 = dict(dtype=torch.float32, device=self.device)
+        camera = CropCamera.from_intrinsics(torch.as_tensor(center, **f32),
+                                            torch.as_tensor(side, **f32), [intrinsics] * len(dets))
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            features = self.model.encode(image_rgb, dets, camera)
+            timings["encode"] = _ms(t0)
+            t0 = time.perf_counter()
+            state = self._fit(features, camera, tracks)
+            timings["iterate"] = _ms(t0)
+            t0 = time.perf_counter()
+            bodies = self._bodies(state, camera, dets, tracks, stamp)
+            timings["body"] = _ms(t0)
+        timings["total"] = _ms(t_start)
+        return FrameResult(bodies, self.faces, intrinsics, timings)
+
+    # ------------------------------------------------------------------ stages
+    def _fit(self, features: Any, camera: CropCamera, tracks: Sequence[Track | None]) -> Any:
+        """Cold start for new/lost/jumped people, warm start for continuing tracks."""
+        n = len(tracks)
+        warm = [i for i, t in enumerate(tracks) if t is not None and t.warm_ok]
+        cold = [i for i in range(n) if i not in warm]
+        parts: list[tuple[list[int], Any]] = []
+        if cold:
+            cam_c, feat_c = select(camera, cold), select(features, cold)
+            s = self.model.init_state(feat_c, cam_c)
+            for _ in range(self.settings.iterations):
+                s = self.model.step(s, feat_c, cam_c)
+            parts.append((cold, s))
+        if warm and self.settings.warm_iterations >= 0:
+            cam_w, feat_w = select(camera, warm), select(features, warm)
+            prev = concat([tracks[i].state for i in warm])
+            old_cam = concat([tracks[i].camera for i in warm])
+            changes = {"cam": recentre_cam(prev.cam, old_cam, cam_w)}
+            if self.settings.accumulate_shape:
+                mean = [tracks[i].mean_betas for i in warm]
+                if all(m is not None for m in mean):
+                    changes["betas"] = torch.as_tensor(np.stack(mean), dtype=prev.betas.dtype,
+                                                       device=prev.betas.device)
+                    if getattr(prev, "vertices", None) is not None:
+                        changes["vertices"] = None  # body cache no longer matches the shape
+                        if hasattr(prev, "joints"):
+                            changes["joints"] = None
+            s = dataclasses.replace(prev, **changes)
+            for _ in range(self.settings.warm_iterations):
+                s = self.model.step(s, feat_w, cam_w)
+            parts.append((warm, s))
+        order = [i for idx, _ in parts for i in idx]
+        merged = concat([s for _, s in parts]) if len(parts) > 1 else parts[0][1]
+        inverse = np.argsort(order)
+        return select(merged, inverse.tolist()) if order != list(range(n)) else merged
+
+    def _bodies(self, state: Any, camera: CropCamera, dets: Sequence[Any],
+                tracks: Sequence[Track | None], stamp: float) -> list[Body]:
+        pose6d, betas, cam = state.pose6d, state.betas, state.cam
+        transl = camera.translation(cam)
+        for i, t in enumerate(tracks):
+            if t is None:
+                continue
+            t.state = select(state, [i])
+            t.camera = select(camera, [i])
+            if self.settings.accumulate_shape:
+                t.mean_betas = t.add_betas(betas[i].cpu().numpy(), float(dets[i].score))
+        if self.settings.one_euro:
+            pose6d, betas, transl = self._filter(pose6d, betas, transl, tracks, stamp)
+        n = pose6d.shape[0]
+        rotmat = rot6d_to_rotmat(pose6d).reshape(n, 24, 3, 3)
+        out = self.model.body(rotmat, betas)
+        verts = (out.vertices + transl[:, None]).cpu().numpy()
+        joints = (out.joints + transl[:, None]).cpu().numpy()
+        aa = rotmat_to_axis_angle(rotmat.reshape(-1, 3, 3)).reshape(n, 72).cpu().numpy()
+        betas_np, transl_np = betas.cpu().numpy(), transl.cpu().numpy()
+        bodies = []
+        for i, d in enumerate(dets):
+            kp = getattr(d, "keypoints2d", None)
+            bodies.append(Body(
+                track_id=-1 if tracks[i] is None else tracks[i].track_id,
+                body_model=self.model.body.name, gender=self.settings.gender,
+                pose=aa[i].astype(np.float32), betas=_pad(betas_np[i], 10),
+                transl=transl_np[i].astype(np.float32), joints=joints[i].astype(np.float32),
+                vertices=verts[i].astype(np.float32),
+                bbox=np.asarray(d.bbox, dtype=np.float32), score=float(d.score),
+                keypoints2d=None if kp is None else np.asarray(kp, dtype=np.float32)))
+        return bodies
+
+    def _filter(self, pose6d, betas, transl, tracks, stamp):
+        """One-Euro baseline on (6D pose, shape, translation) per track."""
+        p = pose6d.clone()
+        b = betas.clone()
+        t_ = transl.clone()
+        live = set()
+        for i, t in enumerate(tracks):
+            if t is None:
+                continue
+            live.add(t.track_id)
+            f = self._filters.get(t.track_id)
+            if f is None or not t.warm_ok:
+                f = OneEuroFilter(self.settings.one_euro_min_cutoff, self.settings.one_euro_beta)
+                self._filters[t.track_id] = f
+            x = torch.cat([pose6d[i], betas[i], transl[i]]).cpu().numpy()
+            y = torch.as_tensor(f(x, stamp), dtype=pose6d.dtype, device=pose6d.device)
+            p[i], b[i], t_[i] = y[:144], y[144:144 + betas.shape[1]], y[-3:]
+        for k in list(self._filters):
+            if k not in live and (self.tracker is None or all(t.track_id != k for t in self.tracker.tracks)):
+                del self._filters[k]
+        # re-orthonormalise the filtered 6D rotations
+        n = p.shape[0]
+        p = rotmat_to_rot6d(rot6d_to_rotmat(p).reshape(n * 24, 3, 3)).reshape(n, 144)
+        return p, b, t_
+
+
+def _pad(x: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(n, dtype=np.float32)
+    out[: min(n, x.shape[0])] = x[:n]
+    return out
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000.0

@@ -1,0 +1,88 @@
+"""The model side of the pipeline: one adapter per network, one state API for both.
+
+Both the official ReFit (image crops -> HRNet features) and the default ReFit-KP
+(keypoint evidence -> feedback maps) are recurrent fitters with the same stages:
+``encode`` once per frame, ``init_state`` for a cold start, ``step`` to refine. The
+pipeline, the tracker's warm starts and the exporters only talk to this interface.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol, Sequence
+
+import torch
+from torch import Tensor
+
+from refit_ros.body.base import BodyModel
+from refit_ros.geometry.camera import CropCamera
+
+
+class FittingModel(Protocol):
+    """What the pipeline needs from a recurrent fitting network.
+
+    Attributes
+    ----------
+    name : str
+        ``model.name`` of the config.
+    body : BodyModel
+        The body model its pose/shape parameters belong to.
+    """
+
+    name: str
+    body: BodyModel
+
+    def encode(self, image_rgb, detections: Sequence[Any], camera: CropCamera) -> Any:
+        """Per-frame features of the ``N`` people (a dataclass of ``N x ...`` tensors)."""
+
+    def init_state(self, features: Any, camera: CropCamera) -> Any:
+        """Cold start (a dataclass of ``N x ...`` tensors with ``pose6d``, ``betas``, ``cam``)."""
+
+    def step(self, state: Any, features: Any, camera: CropCamera) -> Any:
+        """One refinement step."""
+
+    def rotmat(self, state: Any) -> Tensor:
+        """``N x 24 x 3 x 3`` joint rotations of a state."""
+
+
+# ----------------------------------------------------------------- batch helpers
+def select(obj: Any, index: Sequence[int]) -> Any:
+    """Rows ``index`` of every tensor field of a dataclass (others copied as they are)."""
+    idx = torch.as_tensor(list(index), dtype=torch.long)
+    vals = {}
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        vals[f.name] = v[idx.to(v.device)] if isinstance(v, Tensor) and v.dim() > 0 else v
+    return dataclasses.replace(obj, **vals) if not isinstance(obj, CropCamera) else CropCamera(**vals)
+
+
+def concat(objs: Sequence[Any]) -> Any:
+    """Concatenate dataclasses of tensors along the batch; a field that is None in any is None."""
+    first = objs[0]
+    vals = {}
+    for f in dataclasses.fields(first):
+        parts = [getattr(o, f.name) for o in objs]
+        if all(isinstance(p, Tensor) for p in parts):
+            vals[f.name] = torch.cat(parts)
+        elif any(p is None for p in parts):
+            vals[f.name] = None
+        else:
+            vals[f.name] = parts[0]
+    return dataclasses.replace(first, **vals) if not isinstance(first, CropCamera) else CropCamera(**vals)
+
+
+def recentre_cam(cam: Tensor, old: CropCamera, new: CropCamera) -> Tensor:
+    """Re-express crop cameras ``N x 3`` for new boxes, keeping the same 3D translation.
+
+    A warm start keeps last frame's body where it was in the camera frame; only the crop
+    it is described relative to moves: ``s' = 2 fx / (b' tz)``, ``tx' = Tx - 2 (c'x - px) /
+    (b' s')``, ``ty' = Ty - 2 (c'y - py) / (b' s') * fx / fy`` (inverse of
+    :func:`refit_ros.geometry.camera.crop_cam_to_translation`).
+    """
+    t = old.translation(cam)
+    fx, fy = new.focal.unbind(-1)
+    s = 2 * fx / (new.box_size * t[:, 2].clamp(min=1e-6))
+    bs = new.box_size * s
+    tx = t[:, 0] - 2 * (new.center[:, 0] - new.principal[:, 0]) / bs
+    ty = t[:, 1] - 2 * (new.center[:, 1] - new.principal[:, 1]) / bs * (fx / fy)
+    return torch.stack([s, tx, ty], dim=-1)
