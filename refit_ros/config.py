@@ -47,6 +47,7 @@ def _positive(value: float, key: str, allow_zero: bool = False) -> None:
 class ModelConfig:
     name: str
     weights: str
+    data_dir: str
     backbone: str
     iterations: int
     device: str
@@ -75,12 +76,15 @@ class DetectorConfig:
     name: str
     max_people: int
     min_score: float
+    onnx_model: str
 
     def __post_init__(self) -> None:
         _choice(self.name, "detector.name", ("blazepose", "onnx"))
         _positive(self.max_people, "detector.max_people")
         if not 0.0 <= self.min_score <= 1.0:
             raise ConfigError(f"detector.min_score={self.min_score!r} must be in [0, 1]")
+        if self.name == "onnx" and not self.onnx_model:
+            raise ConfigError("detector.name=onnx needs detector.onnx_model (path to the .onnx file)")
 
 
 @dataclasses.dataclass(frozen=True)
