@@ -1,36 +1,22 @@
 """Checkpoint loading (safe, strict, SMPL-tolerant) and bad-input errors of ReFit.
 
-Uses the synthetic SMPL of ``refit_ros.body.synthetic``; no fixture or official file needed.
+Uses ``RefitAssets.synthetic()`` (synthetic SMPL); no fixture or official file needed.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
-from refit_ros.body.synthetic import synthetic_smpl_arrays
 from refit_ros.geometry.camera import CropCamera
 from refit_ros.models.refit import Refit, RefitAssets, RefitConfig
 from refit_ros.models.refit.checkpoint import (CheckpointError, load_checkpoint, read_checkpoint,
                                                state_dict_of)
 
 
-def synthetic_assets() -> RefitAssets:
-    rng = np.random.default_rng(0)
-    extra = rng.random((9, 6890))
-    return RefitAssets(
-        smpl_neutral=synthetic_smpl_arrays("neutral"), smpl_male=synthetic_smpl_arrays("male"),
-        smpl_female=synthetic_smpl_arrays("female"),
-        j_regressor_extra=extra / extra.sum(1, keepdims=True),
-        markers=rng.choice(6890, 67, replace=False),
-        mean_pose=np.tile([1.0, 0, 0, 1, 0, 0], 24), mean_shape=np.zeros(10),
-        mean_cam=np.array([0.9, 0.0, 0.0]))
-
-
 @pytest.fixture(scope="module")
 def assets():
-    return synthetic_assets()
+    return RefitAssets.synthetic()
 
 
 @pytest.fixture(scope="module")

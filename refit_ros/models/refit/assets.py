@@ -64,3 +64,22 @@ class RefitAssets:
         if markers.ndim != 1 or markers.min() < 0 or markers.max() >= n_vertices:
             raise ValueError(f"markers must be vertex ids in [0, {n_vertices}), "
                              f"got shape {markers.shape} (smpl_ssm.npy)")
+
+    @classmethod
+    def synthetic(cls, seed: int = 0) -> "RefitAssets":
+        """Stand-in assets built from :mod:`refit_ros.body.synthetic` (tests, benchmarks).
+
+        Same shapes as the official files (6890-vertex SMPL, 67 markers, 9 extra joints);
+        the values mean nothing.
+        """
+        from refit_ros.body.synthetic import synthetic_smpl_arrays
+
+        rng = np.random.default_rng(seed)
+        extra = rng.random((9, 6890))
+        return cls(smpl_neutral=synthetic_smpl_arrays("neutral"),
+                   smpl_male=synthetic_smpl_arrays("male"),
+                   smpl_female=synthetic_smpl_arrays("female"),
+                   j_regressor_extra=extra / extra.sum(1, keepdims=True),
+                   markers=np.sort(rng.choice(6890, 67, replace=False)),
+                   mean_pose=np.tile([1.0, 0.0, 0.0, 1.0, 0.0, 0.0], 24),
+                   mean_shape=np.zeros(10), mean_cam=np.array([0.9, 0.0, 0.0]))
