@@ -1,0 +1,253 @@
+"""BlazePose (MediaPipe Tasks ``PoseLandmarker``): people, 33 image landmarks, 33 metric landmarks.
+
+Runs the ``.task`` bundle shipped in ``refit_ros/detect/data/`` (rebuilt from the mediapipe
+0.10.21 wheel by ``scripts/build_pose_bundle.py``; provenance in ``data/NOTICE.md``), fully
+offline: the model is never downloaded.
+
+Two running modes:
+
+* ``video=True`` (MediaPipe VIDEO mode): people found in one frame are tracked into the next
+  (the person detector runs only when fewer than ``max_people`` are tracked) and landmarks are
+  smoothed over time. Needs increasing timestamps: see :meth:`BlazePoseDetector.detect`.
+* ``video=False`` (IMAGE mode): every image on its own (photos, unordered frames).
+
+``PoseLandmarker`` returns no box and no per-person score, so both are derived from the
+landmarks (see :meth:`BlazePoseDetector.detect`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from refit_ros.detect.base import NUM_LANDMARKS, Detection, Detector, as_rgb_uint8
+
+log = logging.getLogger(__name__)
+
+#: The bundle shipped with refit_ros.
+DEFAULT_MODEL = Path(__file__).resolve().parent / "data" / "pose_landmarker_full.task"
+REBUILD_COMMAND = "python3.11 scripts/build_pose_bundle.py"
+
+#: A timestamp this far (ms) before the previous one starts a new sequence (video looped,
+#: bag replayed) instead of being nudged forward.
+_RESTART_JUMP_MS = 1000
+
+
+class BlazePoseDetector(Detector):
+    """MediaPipe BlazePose person + landmark detector (CPU).
+
+    Parameters
+    ----------
+    model_path : str or Path, optional
+        ``.task`` bundle; default :data:`DEFAULT_MODEL`.
+    max_people : int
+        Most people returned per image (``detector.max_people``).
+    min_score : float
+        Minimum person-detection, pose-presence and tracking confidence handed to MediaPipe
+        (``detector.min_score``).
+    video : bool
+        VIDEO running mode (tracking + temporal smoothing) instead of IMAGE mode.
+    box_padding : float
+        The landmark box grows by this fraction of its width/height on each side (landmarks
+        stop at the eyes and the wrists/feet), then is clipped to the image.
+    duplicate_distance : float
+        Two poses whose landmarks lie within this fraction of the pose's size of each other
+        (median over landmarks) are one person; only the higher-scoring one is kept.
+        (VIDEO mode occasionally reports a tracked person and a fresh detection of them.)
+    """
+
+    has_keypoints = True
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        max_people: int = 4,
+        min_score: float = 0.5,
+        video: bool = True,
+        box_padding: float = 0.1,
+        duplicate_distance: float = 0.1,
+    ) -> None:
+        self._landmarker = None
+        self.model_path = Path(model_path) if model_path else DEFAULT_MODEL
+        if max_people < 1:
+            raise ValueError(f"max_people={max_people} must be >= 1")
+        if not 0.0 <= min_score <= 1.0:
+            raise ValueError(f"min_score={min_score} must be in [0, 1]")
+        self.max_people = int(max_people)
+        self.min_score = float(min_score)
+        self.video = bool(video)
+        self.box_padding = float(box_padding)
+        self.duplicate_distance = float(duplicate_distance)
+        self._check_model_file()
+        self._last_ts_ms: int | None = None
+        self._clock_origin = time.monotonic()
+        self._landmarker = self._create()
+
+    # -- construction ------------------------------------------------------------------
+    def _check_model_file(self) -> None:
+        path = self.model_path
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"BlazePose model bundle not found: {path}. It ships with refit_ros "
+                f"(refit_ros/detect/data/pose_landmarker_full.task); rebuild it from the "
+                f"mediapipe 0.10.21 wheel with `{REBUILD_COMMAND}` (see scripts/build_pose_bundle.py "
+                f"and refit_ros/detect/data/NOTICE.md)."
+            )
+        if not zipfile.is_zipfile(path):
+            raise ValueError(
+                f"{path} is not a MediaPipe .task bundle (a zip file; e.g. a Git LFS pointer or "
+                f"a truncated copy). Rebuild it with `{REBUILD_COMMAND}`."
+            )
+
+    def _create(self):
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        options = vision.PoseLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(self.model_path)),
+            running_mode=vision.RunningMode.VIDEO if self.video else vision.RunningMode.IMAGE,
+            num_poses=self.max_people,
+            min_pose_detection_confidence=self.min_score,
+            min_pose_presence_confidence=self.min_score,
+            min_tracking_confidence=self.min_score,
+            output_segmentation_masks=False,
+        )
+        try:
+            landmarker = vision.PoseLandmarker.create_from_options(options)
+        except (RuntimeError, ValueError) as exc:
+            raise RuntimeError(
+                f"MediaPipe could not load {self.model_path}: {exc}. Rebuild the bundle with "
+                f"`{REBUILD_COMMAND}`."
+            ) from exc
+        log.debug("BlazePose %s mode, max_people=%d, min_score=%.2f, model %s",
+                  "VIDEO" if self.video else "IMAGE", self.max_people, self.min_score,
+                  self.model_path)
+        return landmarker
+
+    # -- Detector API ------------------------------------------------------------------
+    def detect(self, image_rgb: np.ndarray, timestamp_s: float | None = None) -> list[Detection]:
+        """Detect people and their landmarks.
+
+        Parameters
+        ----------
+        image_rgb : ndarray, (H, W, 3) uint8
+            RGB (grey and RGBA uint8 are converted, see :func:`as_rgb_uint8`).
+        timestamp_s : float, optional
+            VIDEO mode only: capture time in seconds (e.g. the frame's time in a video or the
+            ROS header stamp), used for tracking and smoothing. ``None`` = a monotonic clock.
+            MediaPipe needs strictly increasing timestamps: a repeated or slightly earlier one
+            is moved 1 ms past the previous; one more than 1 s earlier (a video that
+            looped, a replayed bag) restarts tracking (:meth:`reset`).
+
+        Returns
+        -------
+        list of Detection
+            By decreasing score. ``keypoints2d[:, 2] = visibility * presence`` (MediaPipe's
+            probabilities that the landmark is unoccluded and inside the image). ``score`` =
+            mean presence of the best-present half (17) of the 33 landmarks: high when at
+            least half the body is in view; MediaPipe's own pose-presence score, already
+            thresholded at ``min_score``, is not exposed by its API. ``bbox`` = the
+            landmarks' extent, padded by ``box_padding`` and clipped to the image.
+        """
+        import mediapipe as mp
+
+        if self._landmarker is None:
+            raise RuntimeError("BlazePoseDetector is closed")
+        rgb = as_rgb_uint8(image_rgb)
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
+        if self.video:
+            ts_ms = self._timestamp_ms(timestamp_s)  # may restart the landmarker: call first
+            result = self._landmarker.detect_for_video(image, ts_ms)
+        else:
+            result = self._landmarker.detect(image)
+        height, width = rgb.shape[:2]
+        dets = [
+            det
+            for lms, world in zip(result.pose_landmarks, result.pose_world_landmarks)
+            if (det := self._to_detection(lms, world, width, height)) is not None
+        ]
+        dets.sort(key=lambda d: d.score, reverse=True)
+        return self._drop_duplicates(dets)[: self.max_people]
+
+    def reset(self) -> None:
+        """Start a new sequence: forget tracked people and smoothing state (VIDEO mode)."""
+        if self.video and self._landmarker is not None:
+            self._landmarker.close()
+            self._landmarker = self._create()
+        self._last_ts_ms = None
+
+    def close(self) -> None:
+        """Free the MediaPipe graph (also done at garbage collection)."""
+        if self._landmarker is not None:
+            self._landmarker.close()
+            self._landmarker = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown: nothing left to free
+            pass
+
+    # -- helpers -----------------------------------------------------------------------
+    def _timestamp_ms(self, timestamp_s: float | None) -> int:
+        if timestamp_s is None:
+            ts = int(round((time.monotonic() - self._clock_origin) * 1000.0))
+        else:
+            ts = int(round(float(timestamp_s) * 1000.0))
+        last = self._last_ts_ms
+        if last is not None and ts <= last:
+            if last - ts > _RESTART_JUMP_MS:
+                log.info("timestamp went back %.3f s: restarting BlazePose tracking",
+                         (last - ts) / 1000.0)
+                self.reset()
+            else:
+                ts = last + 1
+        self._last_ts_ms = ts
+        return ts
+
+    def _to_detection(self, landmarks, world_landmarks, width: int, height: int) -> Detection | None:
+        raw = np.array(
+            [(lm.x, lm.y, _prob(lm.visibility), _prob(lm.presence)) for lm in landmarks],
+            dtype=np.float64,
+        )
+        if raw.shape != (NUM_LANDMARKS, 4):  # pragma: no cover - another model in the bundle
+            raise RuntimeError(f"expected {NUM_LANDMARKS} BlazePose landmarks, got {raw.shape[0]}")
+        xy = raw[:, :2] * (width, height)
+        kp2d = np.concatenate([xy, (raw[:, 2] * raw[:, 3])[:, None]], axis=1).astype(np.float32)
+        kp3d = np.array([(lm.x, lm.y, lm.z) for lm in world_landmarks], dtype=np.float32)
+        if kp3d.shape != (NUM_LANDMARKS, 3):
+            kp3d = None
+        presence = np.sort(raw[:, 3])[::-1]
+        score = float(np.mean(presence[: (NUM_LANDMARKS + 1) // 2]))
+        lo, hi = xy.min(axis=0), xy.max(axis=0)
+        pad = (hi - lo) * self.box_padding
+        lo = np.clip(lo - pad, 0, (width, height))
+        hi = np.clip(hi + pad, 0, (width, height))
+        if np.any(hi - lo < 1.0):  # the whole pose lies outside the image
+            return None
+        bbox = np.array([lo[0], lo[1], hi[0], hi[1]], dtype=np.float32)
+        return Detection(bbox=bbox, score=score, keypoints2d=kp2d, keypoints3d=kp3d)
+
+    def _drop_duplicates(self, dets: list[Detection]) -> list[Detection]:
+        kept: list[Detection] = []
+        for det in dets:  # highest score first
+            xy = det.keypoints2d[:, :2]
+            size = float(np.linalg.norm(xy.max(axis=0) - xy.min(axis=0)))
+            same = any(
+                np.median(np.linalg.norm(xy - k.keypoints2d[:, :2], axis=1))
+                < self.duplicate_distance * max(size, 1.0)
+                for k in kept
+            )
+            if same:
+                log.debug("dropped a duplicate BlazePose detection (score %.2f)", det.score)
+            else:
+                kept.append(det)
+        return kept
+
+
+def _prob(value: float | None) -> float:
+    """MediaPipe leaves visibility/presence unset (None) for models without them: treat as 1."""
+    return 1.0 if value is None else float(value)
