@@ -38,8 +38,9 @@ def test_build_detector_blazepose(video_detector):
 def test_tracks_over_frames_with_any_timestamps(video_detector, astronaut, caplog):
     video_detector.reset()
     points = []
-    # increasing, repeated, slightly earlier (nudged forward) and default-clock timestamps
-    for ts in (0.0, 1 / 30, 1 / 30, 0.02, 0.1, None, None):
+    # increasing, repeated, slightly earlier (nudged forward) and default-clock timestamps;
+    # the last one (5 s) makes the jump back to 0 below certain to exceed 1 s
+    for ts in (0.0, 1 / 30, 1 / 30, 0.02, 0.1, None, None, 5.0):
         dets = video_detector.detect(astronaut, timestamp_s=ts)
         assert len(dets) == 1
         points.append(dets[0].keypoints2d[[0, 11, 12], :2])  # nose, shoulders

@@ -137,7 +137,8 @@ class BlazePoseDetector(Detector):
             RGB (grey and RGBA uint8 are converted, see :func:`as_rgb_uint8`).
         timestamp_s : float, optional
             VIDEO mode only: capture time in seconds (e.g. the frame's time in a video or the
-            ROS header stamp), used for tracking and smoothing. ``None`` = a monotonic clock.
+            ROS header stamp), used for tracking and smoothing. ``None`` = a monotonic clock
+            started with the detector (do not mix the two within one sequence).
             MediaPipe needs strictly increasing timestamps: a repeated or slightly earlier one
             is moved 1 ms past the previous; one more than 1 s earlier (a video that
             looped, a replayed bag) restarts tracking (:meth:`reset`).
