@@ -19,6 +19,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "parity": ("parity", "check the ReFit implementation against a reference fixture"),
     "bench-model": ("bench_model", "benchmark the ReFit network stages (JSON)"),
     "video": ("video", "run the pipeline on a video / image folder / image, no ROS (JSON + overlays)"),
+    "node": ("node", "run the refit ROS 2 node (images -> /human/smpl + mesh markers)"),
+    "source": ("source", "publish a video / image folder / image as a ROS 2 camera"),
+    "record": ("record", "record images, CameraInfo, bodies and markers to MCAP"),
+    "bringup": ("bringup", "refit node (+ camera source, + recorder) in one process"),
 }
 
 
@@ -57,9 +61,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from refit_ros.config import ConfigError
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    # ROS arguments (remaps, -p parameters) come last, as `ros2 run` / launch pass them.
+    ros_args: list[str] = []
+    if "--ros-args" in argv:
+        cut = argv.index("--ros-args")
+        argv, ros_args = argv[:cut], argv[cut:]
     # Build only the requested subcommand's parser when possible (fast start-up).
     parser = build_parser() if not argv or argv[0] not in COMMANDS else _single_parser(argv[0])
     args = parser.parse_args(argv)
+    args.ros_args = ros_args
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="[%(levelname)s] %(name)s: %(message)s",

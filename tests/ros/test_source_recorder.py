@@ -1,0 +1,191 @@
+"""CameraSource (folder / video / camera_info YAML / loop) and Recorder -> MCAP read back."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import require_ros
+
+pytestmark = pytest.mark.ros
+
+
+@pytest.fixture(scope="module")
+def executor():
+    require_ros()
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+
+    rclpy.init()
+    ex = MultiThreadedExecutor(num_threads=4)
+    thread = threading.Thread(target=ex.spin, daemon=True)
+    thread.start()
+    yield ex
+    ex.shutdown()
+    rclpy.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def spinning(executor):
+    nodes = []
+
+    def add(node):
+        nodes.append(node)
+        executor.add_node(node)
+        return node
+
+    yield add
+    for n in nodes:
+        executor.remove_node(n)
+        n.destroy_node()
+
+
+def _listener(name, ns):
+    from rclpy.node import Node
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from ros_harness import Inbox
+    from sensor_msgs.msg import CameraInfo, Image
+
+    node = Node(name)
+    node.images, node.infos = Inbox(), Inbox()
+    qos = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+    node.create_subscription(Image, f"{ns}/camera/image_raw", node.images, qos)
+    node.create_subscription(CameraInfo, f"{ns}/camera/camera_info", node.infos, qos)
+    return node
+
+
+def _folder(tmp_path, n=3):
+    from ros_harness import astronaut
+
+    rgb = astronaut()[::8, ::8]
+    for i in range(n):
+        cv2.imwrite(str(tmp_path / f"frame_{i:02d}.png"), np.roll(rgb, i * 5, axis=1)[..., ::-1])
+    return rgb
+
+
+def test_source_publishes_folder_with_camera_info(tmp_path, spinning):
+    from ros_harness import cfg_for, wait_until
+
+    from refit_ros.ros.camera_info import write_calibration
+    from refit_ros.ros.image_conversion import image_msg_to_rgb8
+    from refit_ros.ros.source import CameraSource
+
+    rgb = _folder(tmp_path)
+    calib = tmp_path / "cam.yaml"
+    write_calibration(calib, 64, 64, [[80, 0, 32], [0, 81, 30], [0, 0, 1]])
+    listener = spinning(_listener("listen_src", "/s1"))
+    cfg = cfg_for("/s1", **{"source.input": str(tmp_path), "source.rate": 20.0,
+                            "source.camera_info": str(calib), "source.frame_id": "cam_opt"})
+    wait_until(lambda: True)
+    src = CameraSource(cfg, node_name="src_s1")
+    wait_until(lambda: src.count_subscribers("/s1/camera/image_raw") > 0, what="discovery")
+    spinning(src)
+    assert src.finished.wait(10) and src.published == 3
+    wait_until(lambda: len(listener.images.items) == 3 and len(listener.infos.items) == 3)
+    img, info = listener.images.items[0], listener.infos.items[0]
+    assert img.header == info.header and img.header.frame_id == "cam_opt"
+    np.testing.assert_array_equal(image_msg_to_rgb8(img), rgb)
+    assert list(info.k) == [80, 0, 32, 0, 81, 30, 0, 0, 1] and (info.width, info.height) == (64, 64)
+    stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in listener.images.items]
+    assert 0.06 < stamps[2] - stamps[0] < 0.5  # ~20 fps
+
+
+def test_source_video_at_file_rate_and_loop(tmp_path, spinning):
+    from ros_harness import cfg_for, wait_until
+
+    from refit_ros.ros.source import CameraSource
+
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (32, 24))
+    for i in range(4):
+        writer.write(np.full((24, 32, 3), 40 * i, np.uint8))
+    writer.release()
+    listener = spinning(_listener("listen_vid", "/s2"))
+    src = CameraSource(cfg_for("/s2", **{"source.input": str(video), "source.loop": True}),
+                       node_name="src_s2")
+    assert src.fps == pytest.approx(25.0)
+    wait_until(lambda: src.count_subscribers("/s2/camera/image_raw") > 0, what="discovery")
+    spinning(src)
+    wait_until(lambda: len(listener.images.items) >= 7, what="looping frames")
+    assert not src.finished.is_set() and not listener.infos.items  # no YAML: no CameraInfo
+
+
+def test_source_errors_name_the_problem(tmp_path):
+    require_ros()
+    import rclpy
+    from ros_harness import cfg_for
+
+    from refit_ros.config import ConfigError
+    from refit_ros.io.frames import FrameSourceError
+    from refit_ros.ros.camera_info import CameraInfoFileError
+    from refit_ros.ros.source import CameraSource
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    try:
+        with pytest.raises(ConfigError, match="source.input is empty"):
+            CameraSource(cfg_for("/s3"), node_name="s3a", context=ctx)
+        with pytest.raises(FrameSourceError, match="does not exist"):
+            CameraSource(cfg_for("/s3", **{"source.input": str(tmp_path / "nope.mp4")}),
+                         node_name="s3b", context=ctx)
+        _folder(tmp_path, 1)
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("image_width: 64\nimage_height: 64\ncamera_matrix: {data: [1, 2]}\n")
+        with pytest.raises(CameraInfoFileError, match="camera_matrix has 2 values"):
+            CameraSource(cfg_for("/s3", **{"source.input": str(tmp_path),
+                                           "source.camera_info": str(bad)}),
+                         node_name="s3c", context=ctx)
+    finally:
+        rclpy.shutdown(context=ctx)
+
+
+def test_recorder_writes_mcap_that_reads_back(tmp_path, spinning):
+    from geometry_msgs.msg import Point
+    from mcap_ros2.reader import read_ros2_messages
+    from rclpy.node import Node
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from ros_harness import astronaut, camera_info_msg, cfg_for, image_msg, wait_until
+    from visualization_msgs.msg import Marker, MarkerArray
+
+    from refit_ros.msg import SMPL, SMPLArray
+    from refit_ros.ros.recorder import Recorder
+
+    cfg = cfg_for("/r1")
+    path = tmp_path / "out" / "rec.mcap"
+    rec = spinning(Recorder(cfg, path, node_name="rec_r1"))
+    pub_node = spinning(Node("rec_pub"))
+    qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    pubs = {t: pub_node.create_publisher(c, t, qos) for t, c in [
+        ("/r1/camera/image_raw", type(image_msg(np.zeros((2, 2, 3), np.uint8), 0))),
+        ("/r1/camera/camera_info", type(camera_info_msg(None or image_msg(np.zeros((2, 2, 3), np.uint8), 0).header, 2, 2))),
+        ("/r1/human/smpl", SMPLArray), ("/r1/human/mesh_markers", MarkerArray)]}
+    wait_until(lambda: all(p.get_subscription_count() > 0 for p in pubs.values()), what="discovery")
+    img = image_msg(astronaut()[::4, ::4], 1_234_000_000)
+    body = SMPL(track_id=7, body_model="box", gender="neutral",
+                joints=[Point(x=float(i), y=0.0, z=3.0) for i in range(24)])
+    body.transl = np.array([0.1, 0.2, 3.0], np.float32)
+    marker = Marker(type=Marker.TRIANGLE_LIST, points=[Point(x=1.0), Point(y=1.0), Point(z=1.0)])
+    for _ in range(2):
+        pubs["/r1/camera/image_raw"].publish(img)
+        pubs["/r1/camera/camera_info"].publish(camera_info_msg(img.header, 128, 128))
+        pubs["/r1/human/smpl"].publish(SMPLArray(header=img.header, bodies=[body]))
+        pubs["/r1/human/mesh_markers"].publish(MarkerArray(markers=[marker]))
+        time.sleep(0.05)
+    wait_until(lambda: all(n == 2 for n in rec.counts.values()), what="recorded messages")
+    rec.close()
+    got = {}
+    for m in read_ros2_messages(str(path)):
+        got.setdefault(m.channel.topic, []).append(m.ros_msg)
+    assert {t: len(v) for t, v in got.items()} == {t: 2 for t in pubs}
+    image = got["/r1/camera/image_raw"][0]
+    assert (image.width, image.height, image.encoding) == (128, 128, "rgb8")
+    assert bytes(image.data) == bytes(img.data) and image.header.stamp.nanosec == 234_000_000
+    smpl = got["/r1/human/smpl"][0].bodies[0]
+    assert smpl.track_id == 7 and smpl.joints[5].x == 5.0 and abs(smpl.transl[2] - 3.0) < 1e-6
+    assert len(got["/r1/human/mesh_markers"][0].markers[0].points) == 3
+    assert got["/r1/camera/camera_info"][0].k[0] == 600.0
