@@ -58,6 +58,12 @@ class BlazePoseDetector(Detector):
         Two poses whose landmarks lie within this fraction of the pose's size of each other
         (median over landmarks) are one person; only the higher-scoring one is kept.
         (VIDEO mode occasionally reports a tracked person and a fresh detection of them.)
+    duplicate_overlap : float
+        Two poses whose boxes overlap by more than this fraction of the smaller box are one
+        person (VIDEO mode also produces partial copies, e.g. a person's legs alone, and
+        poses spanning two people); only the one with the higher median landmark confidence
+        is kept. People truly standing one behind the other that much are then reported
+        once.
     """
 
     has_keypoints = True
@@ -70,6 +76,7 @@ class BlazePoseDetector(Detector):
         video: bool = True,
         box_padding: float = 0.1,
         duplicate_distance: float = 0.1,
+        duplicate_overlap: float = 0.8,
     ) -> None:
         self._landmarker = None
         self.model_path = Path(model_path) if model_path else DEFAULT_MODEL
@@ -82,6 +89,7 @@ class BlazePoseDetector(Detector):
         self.video = bool(video)
         self.box_padding = float(box_padding)
         self.duplicate_distance = float(duplicate_distance)
+        self.duplicate_overlap = float(duplicate_overlap)
         self._check_model_file()
         self._last_ts_ms: int | None = None
         self._clock_origin = time.monotonic()
@@ -233,20 +241,39 @@ class BlazePoseDetector(Detector):
         return Detection(bbox=bbox, score=score, keypoints2d=kp2d, keypoints3d=kp3d)
 
     def _drop_duplicates(self, dets: list[Detection]) -> list[Detection]:
+        """Keep one pose per person (see ``duplicate_distance`` / ``duplicate_overlap``).
+
+        Candidates are visited by decreasing median landmark confidence, so of two
+        duplicates the better-supported pose survives (the landmark-presence ``score``
+        saturates near 1 and cannot tell them apart).
+        """
+        order = sorted(dets, key=lambda d: float(np.median(d.keypoints2d[:, 2])), reverse=True)
         kept: list[Detection] = []
-        for det in dets:  # highest score first
+        for det in order:
             xy = det.keypoints2d[:, :2]
             size = float(np.linalg.norm(xy.max(axis=0) - xy.min(axis=0)))
-            same = any(
-                np.median(np.linalg.norm(xy - k.keypoints2d[:, :2], axis=1))
-                < self.duplicate_distance * max(size, 1.0)
-                for k in kept
-            )
-            if same:
-                log.debug("dropped a duplicate BlazePose detection (score %.2f)", det.score)
+            for k in kept:
+                near = np.median(np.linalg.norm(xy - k.keypoints2d[:, :2], axis=1))
+                if near < self.duplicate_distance * max(size, 1.0):
+                    break
+                if _overlap_of_smaller(det.bbox, k.bbox) > self.duplicate_overlap:
+                    break
             else:
                 kept.append(det)
+                continue
+            log.debug("dropped a duplicate BlazePose pose (box %s)", det.bbox.round())
+        kept.sort(key=lambda d: d.score, reverse=True)
         return kept
+
+
+def _overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection area / area of the smaller of two ``x_min, y_min, x_max, y_max`` boxes."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return float(iw * ih / max(smaller, 1e-9))
 
 
 def _prob(value: float | None) -> float:
