@@ -5,19 +5,29 @@ from __future__ import annotations
 import argparse
 import json
 
+import torch
 
-def test_bench_model_prints_params_macs_and_latency_json(capsys):
+
+def test_bench_model_prints_params_and_latency_json(capsys):
     from refit_ros.commands import bench_model
 
     parser = argparse.ArgumentParser()
     bench_model.add_arguments(parser)
     args = parser.parse_args(["--backbone", "hrnet_w32", "--batch", "1", "--repeats", "1",
-                              "--warmup", "0", "--json"])
+                              "--warmup", "0", "--no-macs", "--json"])
     assert bench_model.run(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["params"]["total"] > 25_000_000
-    assert set(out["gmac_per_person"]) == {"encode", "init", "step", "cold_5_steps"}
-    assert out["gmac_per_person"]["encode"] > 10  # HRNet-W32 + corr head at 256x256
     lat = out["latency"]["1"]
     assert {"encode", "init", "step"} <= set(lat)
-    assert lat["step"]["median_ms"] > 0
+    assert lat["step"]["median_ms"] > 0 and "load_average_1min" in out
+
+
+def test_mac_counter_counts_convolutions_and_matmuls():
+    from refit_ros.commands.bench_model import _macs
+
+    conv = torch.nn.Conv2d(8, 16, 3, padding=1, bias=False)
+    x = torch.zeros(1, 8, 10, 10)
+    assert _macs(lambda: conv(x)) == 16 * 8 * 9 * 100
+    w = torch.zeros(5, 7)
+    assert _macs(lambda: torch.zeros(3, 5) @ w) == 3 * 5 * 7

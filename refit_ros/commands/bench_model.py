@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from typing import Callable
@@ -81,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         "params": {"total": sum(p.numel() for p in model.parameters()),
                    "by_module": {k: v for k, v in params.items() if v}},
         "gmac_per_person": None, "latency": {},
+        # Other processes on the machine inflate CPU latency; the 1-minute load says how much.
+        "load_average_1min": {"start": os.getloadavg()[0]},
     }
     autocast = (torch.autocast("cuda", dtype=torch.float16)
                 if device.type == "cuda" and args.precision == "fp16" else None)
@@ -115,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
             if autocast is not None:
                 autocast.__exit__(None, None, None)
 
+    result["load_average_1min"]["end"] = os.getloadavg()[0]
     if args.json:
         print(json.dumps(result, indent=1))
     else:
@@ -125,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
 def _print(r: dict) -> None:
     print(f"{r['model']} on {r['device']} ({r['device_name']}), torch {r['torch']}, "
           f"{r['threads']} threads, {r['precision']}")
-    print(f"parameters: {r['params']['total']:,}")
+    print(f"parameters: {r['params']['total']:,}; load average {r['load_average_1min']}")
     if r["gmac_per_person"]:
         print("GMAC/person: " + ", ".join(f"{k} {v:.3f}" for k, v in r["gmac_per_person"].items()))
     for b, lat in r["latency"].items():

@@ -212,13 +212,14 @@ class Refit(nn.Module):
         if state.batch_size != b:
             raise ValueError(f"state has {state.batch_size} people but features have {b}")
         self._check_camera(camera, b)
-        if state.vertices is None:
-            state.vertices = self.body(state.pose6d, state.betas).vertices
+        vertices = state.vertices
+        if vertices is None:  # a hand-built state: compute the body cache
+            vertices = self.body(state.pose6d, state.betas).vertices
         # Each step starts from a detached estimate, as in the official loop.
         pose6d, betas, cam = state.pose6d.detach(), state.betas.detach(), state.cam.detach()
         bbox_info = camera.bbox_info()
 
-        p2d = camera.project_to_crop(state.vertices[:, self.marker_ids], cam).detach()
+        p2d = camera.project_to_crop(vertices[:, self.marker_ids], cam).detach()
         coords = p2d / (self.config.crop_size / corr.shape[-1])
         lookup = window_lookup(corr, coords, self.config.radius)
         flow = self.flow_layer(lookup)
@@ -235,13 +236,14 @@ class Refit(nn.Module):
 
     def predict(self, state: RefitState, camera: CropCamera) -> RefitPrediction:
         """The body of a state, placed in the camera frame and projected into the crop."""
-        if state.vertices is None or state.joints is None:
+        vertices, joints = state.vertices, state.joints
+        if vertices is None or joints is None:
             body = self.body(state.pose6d, state.betas)
-            state.vertices, state.joints = body.vertices, body.joints
+            vertices, joints = body.vertices, body.joints
         translation = camera.translation(state.cam)
-        j2d = camera.project_to_crop(state.joints, state.cam)
+        j2d = camera.project_to_crop(joints, state.cam)
         return RefitPrediction(rotmat=state.rotmat, pose6d=state.pose6d, betas=state.betas,
-                               cam=state.cam, vertices=state.vertices, joints=state.joints,
+                               cam=state.cam, vertices=vertices, joints=joints,
                                translation=translation, joints2d_crop=j2d)
 
     def run(self, img: Tensor, camera: CropCamera, iters: int = 5,
