@@ -23,6 +23,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "source": ("source", "publish a video / image folder / image as a ROS 2 camera"),
     "record": ("record", "record images, CameraInfo, bodies and markers to MCAP"),
     "bringup": ("bringup", "refit node (+ camera source, + recorder) in one process"),
+    "train": ("train", "train ReFit-KP on synthetic data from the open body (CPU)"),
+    "eval": ("eval", "accuracy: held-out synthetic set (ReFit-KP) or real video (JSON)"),
+    "bench-kp": ("bench_kp", "latency of ReFit-KP alone, per person (JSON)"),
 }
 
 

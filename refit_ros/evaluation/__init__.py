@@ -1,0 +1,1 @@
+"""Evaluation: metrics and the held-out synthetic benchmark (video mode: ``video.py``)."""

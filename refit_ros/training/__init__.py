@@ -1,0 +1,1 @@
+"""Training ReFit-KP here: pose prior, synthetic scenes, detector noise, losses, loop."""
