@@ -128,6 +128,17 @@ def git_commit() -> str:
         return "unknown"
 
 
+def body_fingerprint(body: BodyModel) -> str:
+    """sha256 of a body model's arrays (the weights only fit the body they were trained on)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, buf in sorted(body.state_dict().items()):
+        h.update(name.encode())
+        h.update(buf.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -254,6 +265,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True,
     meta = {
         "trained_here": True, "data": "synthetic, generated on the fly from the open body",
         "seed": cfg.seed, "command": command, "git_commit": git_commit(),
+        "body": body.name, "body_sha256": body_fingerprint(body),
         "steps": step, "wall_minutes": round(elapsed / 60, 2), "cpu": cpu_name(),
         "threads": cfg.threads, "torch": torch.__version__, "config": cfg.raw,
         "monitor": final, "licence": "MIT",
