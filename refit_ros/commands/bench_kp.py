@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             "total_ms_per_person": round((med_loop + med_mesh) / b, 3),
         })
     out = {"model": "refit_kp", "body": body.name, "parameters": model.num_parameters(),
-           "threads": args.threads, "cpu": cpu_name(), "torch": torch.__version__,
+           "threads": args.threads, "cpu": cpu_name(), "torch": str(torch.__version__),
            "results": results}
     if args.json:
         print(json.dumps(out, indent=2))

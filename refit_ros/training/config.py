@@ -121,6 +121,17 @@ class TrainConfig:
         return cls(raw=raw, **kw)
 
 
+def _parse_value(text: str) -> Any:
+    """YAML value, reading ``2e-3`` as a number (YAML 1.1 wants ``2.0e-3``)."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def load_train_config(path: str | Path | None = None,
                       overrides: Sequence[str] = ()) -> TrainConfig:
     """Read the YAML recipe and apply ``key.sub=value`` overrides (YAML-parsed values)."""
@@ -139,5 +150,5 @@ def load_train_config(path: str | Path | None = None,
             node = node[p]
         if parts[-1] not in node:
             raise ValueError(f"override {item!r}: no key {key!r} in {path}")
-        node[parts[-1]] = yaml.safe_load(value)
+        node[parts[-1]] = _parse_value(value)
     return TrainConfig.from_dict(d)

@@ -267,7 +267,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True,
         "seed": cfg.seed, "command": command, "git_commit": git_commit(),
         "body": body.name, "body_sha256": body_fingerprint(body),
         "steps": step, "wall_minutes": round(elapsed / 60, 2), "cpu": cpu_name(),
-        "threads": cfg.threads, "torch": torch.__version__, "config": cfg.raw,
+        "threads": cfg.threads, "torch": str(torch.__version__), "config": cfg.raw,
         "monitor": final, "licence": "MIT",
     }
     weights = save_refit_kp(model.eval(), out / "refit_kp.pt", meta=meta)
