@@ -14,7 +14,7 @@ from skimage import data
 
 from refit_ros.detect import LANDMARK_INDEX, LANDMARK_NAMES, ImageFormatError
 from refit_ros.detect.base import box_iou
-from refit_ros.detect.blazepose import DEFAULT_MODEL, BlazePoseDetector
+from refit_ros.detect.blazepose import DEFAULT_MODEL, BlazePoseDetector, tile_boxes
 
 L_SHO, R_SHO = LANDMARK_INDEX["left_shoulder"], LANDMARK_INDEX["right_shoulder"]
 L_HIP, R_HIP = LANDMARK_INDEX["left_hip"], LANDMARK_INDEX["right_hip"]
@@ -88,21 +88,28 @@ def test_blank_images_have_nobody(detector):
     assert detector.detect(np.full((480, 640, 3), 200, np.uint8)) == []
 
 
-def test_two_people(detector, astronaut):
-    # Two copies stacked vertically: the same person twice, at half the scale. (Side by side,
-    # 1024 x 512, the person detector scores the second copy below 0.5 and finds only one:
-    # a known limit of BlazePose's detector with several small people.)
-    dets = detector.detect(np.concatenate([astronaut, astronaut], axis=0))
+@pytest.mark.parametrize("axis", [1, 0], ids=["side_by_side", "stacked"])
+def test_two_people(detector, astronaut, axis):
+    # Two copies of her (1024 x 512 or 512 x 1024): the detector splits such an image into
+    # two square tiles (tile_aspect); untiled, BlazePose's 224 x 224 person detector scores
+    # the second, smaller-looking copy below 0.5 side by side.
+    dets = detector.detect(np.concatenate([astronaut, astronaut], axis=axis))
     assert len(dets) == 2
-    tops = sorted(float(d.bbox[1]) for d in dets)
-    assert tops[0] < 100 and 512 <= tops[1] < 612
+    starts = sorted(float(d.bbox[1 - axis]) for d in dets)
+    assert starts[0] < 120 and 512 <= starts[1] < 632, starts
     for d in dets:
         assert d.score > 0.5
         kp = d.keypoints2d
         assert kp[L_SHO, 0] > kp[R_SHO, 0]
-    # Boxes span the landmarks, including body parts placed outside the person's own view
-    # (the upper copy's legs reach into the lower copy), so they overlap, but only a little.
-    assert box_iou(dets[0].bbox, dets[1].bbox)[0, 0] < 0.3
+    # each box stays on its own copy (boxes are clipped to the tile the pose was found in)
+    assert box_iou(dets[0].bbox, dets[1].bbox)[0, 0] < 0.05
+
+
+def test_tile_boxes():
+    assert tile_boxes(640, 480, 1.5) == [(0, 0, 640, 480)]
+    assert tile_boxes(1768, 994, 0) == [(0, 0, 1768, 994)]
+    assert tile_boxes(1768, 994, 1.5) == [(0, 0, 994, 994), (774, 0, 994, 994)]
+    assert tile_boxes(500, 1200, 1.5) == [(0, 0, 500, 500), (0, 350, 500, 500), (0, 700, 500, 500)]
 
 
 def test_grey_and_rgba_input(detector, astronaut, astronaut_dets):

@@ -12,13 +12,18 @@ Two running modes:
 * ``video=False`` (IMAGE mode): every image on its own (photos, unordered frames).
 
 ``PoseLandmarker`` returns no box and no per-person score, so both are derived from the
-landmarks (see :meth:`BlazePoseDetector.detect`).
+landmarks (see :meth:`BlazePoseDetector.detect`). Wide (e.g. 16:9) or tall images are split
+into overlapping square tiles, one landmarker each, because BlazePose's person detector
+sees a 224 x 224 letterbox and misses people who are small in it; poses found twice (two
+tiles, or MediaPipe's tracker) are merged.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import time
+import weakref
 import zipfile
 from pathlib import Path
 
@@ -58,9 +63,16 @@ class BlazePoseDetector(Detector):
         Two poses whose landmarks lie within this fraction of the pose's size of each other
         (median over landmarks) are one person; only the higher-scoring one is kept.
         (VIDEO mode occasionally reports a tracked person and a fresh detection of them.)
+    tile_aspect : float
+        Images wider (or taller) than this aspect ratio are split into ``ceil(aspect)``
+        overlapping square tiles, each run through its own landmarker, and the poses merged
+        (duplicates across tiles dropped as below). The person detector sees a 224 x 224
+        letterbox of its input, so in a 16:9 frame a standing person shrinks to ~1/8 of that
+        and is often missed; a square tile is 1.8x larger. Costs one landmarker run per tile.
+        ``0`` disables tiling.
     duplicate_overlap : float
-        Two poses whose boxes overlap by more than this fraction of the smaller box are one
-        person (VIDEO mode also produces partial copies, e.g. a person's legs alone, and
+        Two poses whose boxes of confidently visible landmarks overlap by more than this
+        fraction of the smaller box are one person (VIDEO mode also produces partial copies, e.g. a person's legs alone, and
         poses spanning two people); only the one with the higher median landmark confidence
         is kept. People truly standing one behind the other that much are then reported
         once.
@@ -77,8 +89,10 @@ class BlazePoseDetector(Detector):
         box_padding: float = 0.1,
         duplicate_distance: float = 0.1,
         duplicate_overlap: float = 0.8,
+        tile_aspect: float = 1.5,
     ) -> None:
-        self._landmarker = None
+        self._landmarkers: list = []
+        self._closed = False
         self.model_path = Path(model_path) if model_path else DEFAULT_MODEL
         if max_people < 1:
             raise ValueError(f"max_people={max_people} must be >= 1")
@@ -90,10 +104,14 @@ class BlazePoseDetector(Detector):
         self.box_padding = float(box_padding)
         self.duplicate_distance = float(duplicate_distance)
         self.duplicate_overlap = float(duplicate_overlap)
+        self.tile_aspect = float(tile_aspect)
+        if self.tile_aspect and self.tile_aspect < 1.0:
+            raise ValueError(f"tile_aspect={tile_aspect} must be 0 (off) or >= 1")
         self._check_model_file()
         self._last_ts_ms: int | None = None
         self._clock_origin = time.monotonic()
-        self._landmarker = self._create()
+        self._landmarkers.append(self._create())  # fail early on a bad bundle
+        _LIVE.add(self)
 
     # -- construction ------------------------------------------------------------------
     def _check_model_file(self) -> None:
@@ -159,40 +177,48 @@ class BlazePoseDetector(Detector):
             mean presence of the best-present half (17) of the 33 landmarks: high when at
             least half the body is in view; MediaPipe's own pose-presence score, already
             thresholded at ``min_score``, is not exposed by its API. ``bbox`` = the
-            landmarks' extent, padded by ``box_padding`` and clipped to the image.
+            landmarks' extent, padded by ``box_padding`` and clipped to the image (to the
+            tile the pose was found in, when tiling).
         """
         import mediapipe as mp
 
-        if self._landmarker is None:
+        if self._closed:
             raise RuntimeError("BlazePoseDetector is closed")
         rgb = as_rgb_uint8(image_rgb)
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb)
-        if self.video:
-            ts_ms = self._timestamp_ms(timestamp_s)  # may restart the landmarker: call first
-            result = self._landmarker.detect_for_video(image, ts_ms)
-        else:
-            result = self._landmarker.detect(image)
         height, width = rgb.shape[:2]
-        dets = [
-            det
-            for lms, world in zip(result.pose_landmarks, result.pose_world_landmarks)
-            if (det := self._to_detection(lms, world, width, height)) is not None
-        ]
-        dets.sort(key=lambda d: d.score, reverse=True)
+        ts_ms = self._timestamp_ms(timestamp_s) if self.video else 0  # may reset: call first
+        tiles = tile_boxes(width, height, self.tile_aspect)
+        while len(self._landmarkers) < len(tiles):
+            self._landmarkers.append(self._create())
+        dets = []
+        for landmarker, (x0, y0, tw, th) in zip(self._landmarkers, tiles):
+            crop = rgb if (tw, th) == (width, height) else np.ascontiguousarray(
+                rgb[y0:y0 + th, x0:x0 + tw])
+            image = mp.Image(image_format=mp.ImageFormat.SRGB, data=crop)
+            if self.video:
+                result = landmarker.detect_for_video(image, ts_ms)
+            else:
+                result = landmarker.detect(image)
+            for lms, world in zip(result.pose_landmarks, result.pose_world_landmarks):
+                det = self._to_detection(lms, world, (x0, y0, tw, th), width, height)
+                if det is not None:
+                    dets.append(det)
         return self._drop_duplicates(dets)[: self.max_people]
 
     def reset(self) -> None:
         """Start a new sequence: forget tracked people and smoothing state (VIDEO mode)."""
-        if self.video and self._landmarker is not None:
-            self._landmarker.close()
-            self._landmarker = self._create()
+        if self.video and not self._closed:
+            for i, landmarker in enumerate(self._landmarkers):
+                landmarker.close()
+                self._landmarkers[i] = self._create()
         self._last_ts_ms = None
 
     def close(self) -> None:
-        """Free the MediaPipe graph (also done at garbage collection)."""
-        if self._landmarker is not None:
-            self._landmarker.close()
-            self._landmarker = None
+        """Free the MediaPipe graphs (also done at garbage collection and interpreter exit)."""
+        self._closed = True
+        while self._landmarkers:
+            self._landmarkers.pop().close()
+        _LIVE.discard(self)
 
     def __del__(self) -> None:
         try:
@@ -217,14 +243,16 @@ class BlazePoseDetector(Detector):
         self._last_ts_ms = ts
         return ts
 
-    def _to_detection(self, landmarks, world_landmarks, width: int, height: int) -> Detection | None:
+    def _to_detection(self, landmarks, world_landmarks, tile: tuple[int, int, int, int],
+                      width: int, height: int) -> Detection | None:
         raw = np.array(
             [(lm.x, lm.y, _prob(lm.visibility), _prob(lm.presence)) for lm in landmarks],
             dtype=np.float64,
         )
         if raw.shape != (NUM_LANDMARKS, 4):  # pragma: no cover - another model in the bundle
             raise RuntimeError(f"expected {NUM_LANDMARKS} BlazePose landmarks, got {raw.shape[0]}")
-        xy = raw[:, :2] * (width, height)
+        x0, y0, tw, th = tile
+        xy = raw[:, :2] * (tw, th) + (x0, y0)
         kp2d = np.concatenate([xy, (raw[:, 2] * raw[:, 3])[:, None]], axis=1).astype(np.float32)
         kp3d = np.array([(lm.x, lm.y, lm.z) for lm in world_landmarks], dtype=np.float32)
         if kp3d.shape != (NUM_LANDMARKS, 3):
@@ -233,8 +261,9 @@ class BlazePoseDetector(Detector):
         score = float(np.mean(presence[: (NUM_LANDMARKS + 1) // 2]))
         lo, hi = xy.min(axis=0), xy.max(axis=0)
         pad = (hi - lo) * self.box_padding
-        lo = np.clip(lo - pad, 0, (width, height))
-        hi = np.clip(hi + pad, 0, (width, height))
+        # clipped to what the model saw (the tile; the whole image without tiling)
+        lo = np.clip(lo - pad, (x0, y0), (x0 + tw, y0 + th))
+        hi = np.clip(hi + pad, (x0, y0), (x0 + tw, y0 + th))
         if np.any(hi - lo < 1.0):  # the whole pose lies outside the image
             return None
         bbox = np.array([lo[0], lo[1], hi[0], hi[1]], dtype=np.float32)
@@ -256,7 +285,7 @@ class BlazePoseDetector(Detector):
                 near = np.median(np.linalg.norm(xy - k.keypoints2d[:, :2], axis=1))
                 if near < self.duplicate_distance * max(size, 1.0):
                     break
-                if _overlap_of_smaller(det.bbox, k.bbox) > self.duplicate_overlap:
+                if _overlap_of_smaller(_visible_box(det), _visible_box(k)) > self.duplicate_overlap:
                     break
             else:
                 kept.append(det)
@@ -264,6 +293,19 @@ class BlazePoseDetector(Detector):
             log.debug("dropped a duplicate BlazePose pose (box %s)", det.bbox.round())
         kept.sort(key=lambda d: d.score, reverse=True)
         return kept
+
+
+def _visible_box(det: Detection, min_conf: float = 0.5) -> np.ndarray:
+    """Extent of the confidently visible landmarks (all landmarks if fewer than 3 are).
+
+    Used to compare poses: ``bbox`` also spans guessed, out-of-view parts (e.g. legs below
+    a tile or behind another person), which would make unrelated people look nested.
+    """
+    kp = det.keypoints2d
+    pts = kp[kp[:, 2] >= min_conf, :2]
+    if len(pts) < 3:
+        return det.bbox
+    return np.concatenate([pts.min(axis=0), pts.max(axis=0)])
 
 
 def _overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> float:
@@ -274,6 +316,35 @@ def _overlap_of_smaller(a: np.ndarray, b: np.ndarray) -> float:
         return 0.0
     smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
     return float(iw * ih / max(smaller, 1e-9))
+
+
+def tile_boxes(width: int, height: int, tile_aspect: float) -> list[tuple[int, int, int, int]]:
+    """Square tiles ``(x0, y0, w, h)`` covering a wide or tall image, or the whole image.
+
+    An image whose long side exceeds ``tile_aspect`` x its short side (``tile_aspect > 0``)
+    is covered by ``ceil(long / short)`` evenly spaced, overlapping squares of the short side.
+    """
+    long_side, short_side = max(width, height), min(width, height)
+    if tile_aspect <= 0 or long_side <= tile_aspect * short_side:
+        return [(0, 0, width, height)]
+    n = int(np.ceil(long_side / short_side))
+    starts = [int(round(k * (long_side - short_side) / (n - 1))) for k in range(n)]
+    if width >= height:
+        return [(s, 0, short_side, short_side) for s in starts]
+    return [(0, s, short_side, short_side) for s in starts]
+
+
+def _close_all() -> None:
+    """Close live detectors before interpreter teardown (MediaPipe's own finaliser fails then)."""
+    for det in list(_LIVE):
+        try:
+            det.close()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+
+
+_LIVE: "weakref.WeakSet[BlazePoseDetector]" = weakref.WeakSet()
+atexit.register(_close_all)
 
 
 def _prob(value: float | None) -> float:
