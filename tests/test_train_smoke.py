@@ -31,7 +31,7 @@ def test_loss_falls_in_a_few_steps():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     first, last = sum(losses[:3]) / 3, sum(losses[-5:]) / 5
     assert last < 0.8 * first, losses
 

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from refit_ros.body import create_body_model
-    from refit_ros.models.refit_kp.checkpoint import load_refit_kp
+    from refit_ros.models.refit_kp.loading import load_refit_kp
     from refit_ros.training.config import load_train_config
     from refit_ros.training.synthetic import EVAL_STREAM, SceneSampler, batch_rng
     from refit_ros.models.refit_kp.evidence import KeypointEvidence

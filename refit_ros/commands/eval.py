@@ -53,7 +53,7 @@ def _run_synthetic(args: argparse.Namespace) -> int:
 
     from refit_ros.body import create_body_model
     from refit_ros.evaluation.synthetic import evaluate_synthetic
-    from refit_ros.models.refit_kp.checkpoint import load_refit_kp
+    from refit_ros.models.refit_kp.loading import load_refit_kp
     from refit_ros.training.config import load_train_config
 
     torch.set_num_threads(args.threads)

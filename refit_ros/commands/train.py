@@ -21,11 +21,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"output folder: checkpoint, weights, log (default {DEFAULT_OUT})")
     parser.add_argument("--no-resume", action="store_true",
                         help="start afresh even if OUT/checkpoint.pt exists")
+    parser.add_argument("--publish", metavar="WEIGHTS", default=None,
+                        help="instead of training: store trained WEIGHTS as the shipped "
+                             "weights with train_config.yaml and PROVENANCE.md")
 
 
 def run(args: argparse.Namespace) -> int:
     from refit_ros.training.config import load_train_config
     from refit_ros.training.trainer import train
+
+    if args.publish:
+        import json
+
+        import torch
+
+        from refit_ros.training.publish import publish
+
+        torch.set_num_threads(2)
+        print(json.dumps(publish(args.publish), indent=2))
+        return 0
 
     cfg = load_train_config(args.config, args.overrides)
     out = Path(args.out)

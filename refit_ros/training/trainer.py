@@ -26,7 +26,7 @@ from refit_ros.body import create_body_model
 from refit_ros.body.base import BodyModel
 from refit_ros.config import REPO_ROOT
 from refit_ros.evaluation.synthetic import evaluate_synthetic
-from refit_ros.models.refit_kp.checkpoint import save_refit_kp
+from refit_ros.models.refit_kp.loading import save_refit_kp
 from refit_ros.models.refit_kp.evidence import KeypointEvidence
 from refit_ros.models.refit_kp.model import RefitKp
 from refit_ros.training.config import TrainConfig

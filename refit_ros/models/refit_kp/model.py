@@ -60,7 +60,30 @@ def default_init_pose6d() -> Tensor:
     return rotmat_to_rot6d(axis_angle_to_rotmat(aa)).reshape(-1).float()
 
 
-def shared_input_multigru(gru: MultiGRU, h: Tensor, x: Tensor) -> Tensor:
+def pack_multigru(gru: MultiGRU, hidden: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Gate weights of a :class:`MultiGRU` regrouped for :func:`shared_input_multigru`.
+
+    Returns
+    -------
+    wx : Tensor
+        ``(K * 3H) x D`` input weights of the z, r and q gates of all heads.
+    bias : Tensor
+        ``K x 3H``.
+    whzr : Tensor
+        ``K x 2H x H`` hidden weights of the z and r gates.
+    whq : Tensor
+        ``K x H x H`` hidden weights of the q gate.
+    """
+    wz, wr, wq = gru.lz.weight, gru.lr.weight, gru.lq.weight          # K x H x (H + D)
+    k = wz.shape[0]
+    wx = torch.cat([wz[..., hidden:], wr[..., hidden:], wq[..., hidden:]], dim=1)
+    bias = torch.cat([gru.lz.bias, gru.lr.bias, gru.lq.bias], dim=1)
+    whzr = torch.cat([wz[..., :hidden], wr[..., :hidden]], dim=1)
+    return wx.reshape(k * 3 * hidden, -1), bias, whzr, wq[..., :hidden]
+
+
+def shared_input_multigru(gru: MultiGRU, h: Tensor, x: Tensor,
+                          packed: tuple[Tensor, Tensor, Tensor, Tensor] | None = None) -> Tensor:
     """``gru(h, x expanded to every head)``, computed with one matrix product for ``x``.
 
     ReFit feeds the same step input to all 24 joint GRUs; the input halves of their gate
@@ -75,6 +98,8 @@ def shared_input_multigru(gru: MultiGRU, h: Tensor, x: Tensor) -> Tensor:
         ``B x K x H`` hidden states.
     x : Tensor
         ``B x D`` input shared by the K heads.
+    packed : tuple of Tensor, optional
+        :func:`pack_multigru` of ``gru`` (cached at inference; recomputed if None).
 
     Returns
     -------
@@ -82,15 +107,12 @@ def shared_input_multigru(gru: MultiGRU, h: Tensor, x: Tensor) -> Tensor:
         ``B x K x H``.
     """
     b, k, hd = h.shape
-    wz, wr, wq = gru.lz.weight, gru.lr.weight, gru.lq.weight          # K x H x (H + D)
-    wx = torch.cat([wz[..., hd:], wr[..., hd:], wq[..., hd:]], dim=1)  # K x 3H x D
-    bias = torch.cat([gru.lz.bias, gru.lr.bias, gru.lq.bias], dim=1)   # K x 3H
-    gx = (x @ wx.reshape(k * 3 * hd, -1).t()).view(b, k, 3 * hd) + bias
-    whzr = torch.cat([wz[..., :hd], wr[..., :hd]], dim=1)               # K x 2H x H
+    wx, bias, whzr, whq = pack_multigru(gru, hd) if packed is None else packed
+    gx = (x @ wx.t()).view(b, k, 3 * hd) + bias
     gh = torch.einsum("kij,bkj->bki", whzr, h)
     z = torch.sigmoid(gx[..., :hd] + gh[..., :hd])
     r = torch.sigmoid(gx[..., hd:2 * hd] + gh[..., hd:])
-    q = torch.tanh(gx[..., 2 * hd:] + torch.einsum("kij,bkj->bki", wq[..., :hd], r * h))
+    q = torch.tanh(gx[..., 2 * hd:] + torch.einsum("kij,bkj->bki", whq, r * h))
     return (1 - z) * h + z * q
 
 
@@ -317,7 +339,7 @@ class RefitKp(nn.Module):
             parts.append(features.g)
         x = torch.cat(parts, dim=-1)
         ub = self.update_block
-        hpose = shared_input_multigru(ub.pose_gru, state.hpose, x)
+        hpose = shared_input_multigru(ub.pose_gru, state.hpose, x, self._packed_gru())
         hshape, hcam = ub.shape_gru(state.hshape, x), ub.cam_gru(state.hcam, x)
         d_pose, d_shape, d_cam = self.regressor(hpose, hshape, hcam, bbox_info)
         est = self._estimate(pose6d + d_pose, betas + d_shape, self._clamp_cam(cam + d_cam),
@@ -427,6 +449,18 @@ class RefitKp(nn.Module):
         return self.run(evidence, camera, iters, state)
 
     # ------------------------------------------------------------------ helpers
+    def _packed_gru(self) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
+        """Regrouped joint-GRU weights, cached while no gradient is needed (inference)."""
+        if torch.is_grad_enabled():
+            self._packed = None
+            return None
+        gru = self.update_block.pose_gru
+        key = tuple((p.data_ptr(), p._version) for p in gru.parameters())
+        if getattr(self, "_packed", None) is None or self._packed[0] != key:
+            with torch.no_grad():
+                self._packed = (key, pack_multigru(gru, self.config.hidden_dim))
+        return self._packed[1]
+
     def _clamp_cam(self, cam: Tensor) -> Tensor:
         s = cam[:, :1].clamp(min=self.config.min_cam_scale)
         return torch.cat([s, cam[:, 1:]], dim=-1)
