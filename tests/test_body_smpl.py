@@ -97,8 +97,9 @@ def test_missing_file_message(tmp_path):
     with pytest.raises(SmplFileError) as err:
         SmplBody(tmp_path / "nowhere", "male")
     msg = str(err.value)
-    for needle in ("SMPL_MALE.pkl", "SMPL_NEUTRAL.pkl", "SMPL_FEMALE.pkl", str(tmp_path / "nowhere"),
-                   "https://smpl.is.tue.mpg.de", "licence", "body.smpl_dir"):
+    for needle in ("SMPL_MALE.pkl", "SMPL_NEUTRAL.pkl", "SMPL_FEMALE.pkl",
+                   str(tmp_path / "nowhere"), "https://smpl.is.tue.mpg.de", "licence",
+                   "body.smpl_dir"):
         assert needle in msg, needle
     with pytest.raises(SmplFileError, match="body.smpl_dir is not set"):
         find_smpl_file("", "neutral")

@@ -13,8 +13,9 @@ __all__ = [
 ]
 
 
-def create_body_model(model: str, smpl_dir: str | Path = "", gender: str = "neutral") -> BodyModel:
-    """Build the body model named by the config (``body.model``, ``body.smpl_dir``, ``body.gender``).
+def create_body_model(model: str, smpl_dir: str | Path = "",
+                      gender: str = "neutral") -> BodyModel:
+    """Build the body model the config names (``body.model``, ``.smpl_dir``, ``.gender``).
 
     Parameters
     ----------

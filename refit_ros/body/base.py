@@ -84,14 +84,14 @@ class LandmarkMap:
         n = len(self.names)
         if len(self.vertex_ids) != n or len(self.joint_ids) != n:
             raise ValueError("LandmarkMap: names, vertex_ids and joint_ids differ in length")
-        for name, v, j in zip(self.names, self.vertex_ids, self.joint_ids):
+        for name, v, j in zip(self.names, self.vertex_ids, self.joint_ids, strict=True):
             if v >= 0 and j >= 0:
                 raise ValueError(f"landmark {name!r} is both vertex {v} and joint {j}")
 
     @property
     def defined(self) -> tuple[bool, ...]:
         """L flags: True where the landmark is defined on this model."""
-        return tuple(v >= 0 or j >= 0 for v, j in zip(self.vertex_ids, self.joint_ids))
+        return tuple(v >= 0 or j >= 0 for v, j in zip(self.vertex_ids, self.joint_ids, strict=True))
 
     def combine(self, landmark_vertices: Tensor, joints: Tensor) -> Tensor:
         """Assemble the landmarks from their vertices and the joints.

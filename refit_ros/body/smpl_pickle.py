@@ -128,7 +128,8 @@ def read_smpl_pickle(path: str | Path) -> dict[str, np.ndarray]:
     except pickle.UnpicklingError:
         raise
     except Exception as exc:  # truncated / garbage files raise many types
-        raise pickle.UnpicklingError(f"not a readable pickle ({type(exc).__name__}: {exc})") from exc
+        msg = f"not a readable pickle ({type(exc).__name__}: {exc})"
+        raise pickle.UnpicklingError(msg) from exc
     if not isinstance(obj, dict):
         raise pickle.UnpicklingError(f"expected a dict of arrays, found {type(obj).__name__}")
     out: dict[str, np.ndarray] = {}
