@@ -240,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         pipeline = build_pipeline(cfg)
-    except ModelFileError as exc:
+    except (ModelFileError, FileNotFoundError) as exc:  # e.g. weights not trained/shipped yet
         print(f"refit-ros eval video: {exc}", file=sys.stderr)
         return 2
     res = evaluate_video(pipeline, source, intrinsics, args.max_frames, args.min_conf)
