@@ -43,3 +43,40 @@ class RefitImageModel:
 
     def rotmat(self, state) -> Tensor:
         return state.rotmat
+
+
+class RefitKpModel:
+    """The default ReFit-KP (keypoint evidence -> feedback maps) behind the pipeline interface.
+
+    Parameters
+    ----------
+    net : refit_ros.models.refit_kp.model.RefitKp
+    body : BodyModel
+        The open body it was trained on.
+    """
+
+    name = "refit_kp"
+
+    def __init__(self, net, body: BodyModel) -> None:
+        self.net = net.eval()
+        self.body = body
+        self.device = next(net.parameters()).device
+
+    def encode(self, image_rgb: np.ndarray, detections: Sequence[Any], camera: CropCamera):
+        from refit_ros.models.refit_kp.evidence import KeypointEvidence
+
+        if any(getattr(d, "keypoints2d", None) is None for d in detections):
+            raise ValueError("model.name=refit_kp needs 2D keypoints from the detector; "
+                             "use detector.name=blazepose (box-only detectors suit model.name=refit)")
+        kp = torch.as_tensor(np.stack([d.keypoints2d for d in detections]), dtype=torch.float32,
+                             device=self.device)
+        return self.net.encode(KeypointEvidence.from_full_image(kp, camera))
+
+    def init_state(self, features, camera: CropCamera):
+        return self.net.init_state(features, camera)
+
+    def step(self, state, features, camera: CropCamera):
+        return self.net.step(state, features, camera)
+
+    def rotmat(self, state) -> Tensor:
+        return state.rotmat

@@ -108,7 +108,7 @@ class RefitPipeline:
         timings: dict[str, float] = {}
 
         t0 = time.perf_counter()
-        dets = [d for d in self.detector.detect(image_rgb) if d.score >= self.settings.min_score]
+        dets = [d for d in self.detector.detect(image_rgb, stamp) if d.score >= self.settings.min_score]
         dets = sorted(dets, key=lambda d: -d.score)[: self.settings.max_people]
         timings["detect"] = _ms(t0)
 
