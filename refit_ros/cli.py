@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("config_cmd", "print the effective configuration (after --config/--set)"),
     "parity": ("parity", "check the ReFit implementation against a reference fixture"),
     "bench-model": ("bench_model", "benchmark the ReFit network stages (JSON)"),
+    "demo": ("demo", "camera source -> refit node -> recorder on a clip, then overlays (make demo)"),
     "video": ("video", "run the pipeline on a video / image folder / image, no ROS (JSON + overlays)"),
     "node": ("node", "run the refit ROS 2 node (images -> /human/smpl + mesh markers)"),
     "source": ("source", "publish a video / image folder / image as a ROS 2 camera"),
