@@ -8,6 +8,10 @@ prediction and intermediate with the stored float32 reference, per iteration.
 Tolerances are those of the fixture's RULE.md section 6 ("suggested test tolerances",
 about 10x the float32-vs-float64 noise); for intermediates that table does not list we use
 10x the noise it measured, rounded up (marked ``derived``).
+
+With ``dtype="float64"`` the same float32-rounded weights run in double precision; the
+predictions are then also compared with the fixture's float64 references (``f64_*``) at
+tolerances ~1e-9, which checks the arithmetic itself beyond float32 noise.
 """
 
 from __future__ import annotations
@@ -45,6 +49,11 @@ DERIVED_TOLERANCES: dict[str, float] = {
     "d_pose": 5e-7, "d_shape": 5e-7, "d_cam": 5e-7,
 }
 _RTOL = {"backbone_feature_f16": 1e-3}
+#: Our float64 run against the fixture's float64 references (two double implementations).
+FLOAT64_TOLERANCES: dict[str, float] = {
+    "pred_rotmat": 1e-9, "pred_shape": 1e-9, "pred_cam": 1e-9, "pred_j3d": 1e-9,
+    "pred_j2d": 1e-7, "final_pred_pose": 1e-9, "trans_full": 1e-8,
+}
 #: Outputs whose axis 0 indexes predictions (0 = initial) or loop steps.
 _PER_PREDICTION = ("pred_rotmat", "pred_shape", "pred_cam", "pred_j3d", "pred_j2d", "vertices",
                    "d_pose", "d_shape", "d_cam")
@@ -90,18 +99,21 @@ class ParityReport:
     threads: int
     iters: int
     batch: int
+    dtype: str
     weights: dict[str, Any]
     state_dict_problems: list[str]
     outputs: dict[str, Comparison] = field(default_factory=dict)
     missing_required: list[str] = field(default_factory=list)
     vs_float64: dict[str, float] = field(default_factory=dict)
+    float64_outputs: dict[str, Comparison] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return (not self.state_dict_problems and self.weights["ok"]
                 and not self.missing_required
-                and all(c.ok for c in self.outputs.values()))
+                and all(c.ok for c in self.outputs.values())
+                and all(c.ok for c in self.float64_outputs.values()))
 
     def worst(self) -> tuple[str, float]:
         """The output closest to (or furthest past) its tolerance, as max_abs / atol."""
@@ -122,12 +134,15 @@ def _errors(ours: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return diff, diff / np.maximum(np.abs(ref64), 1e-3)
 
 
-def compare(name: str, ours: np.ndarray, ref: np.ndarray) -> Comparison:
-    """Compare one output (shapes must agree) with its tolerance."""
+def compare(name: str, ours: np.ndarray, ref: np.ndarray,
+            tolerances: dict[str, float] | None = None) -> Comparison:
+    """Compare one output (shapes must agree) with its tolerance (``tolerances`` overrides
+    the float32 table)."""
     if ours.shape != ref.shape:
         raise ValueError(f"{name}: our shape {ours.shape} != reference {ref.shape}")
-    derived = name not in TOLERANCES
-    atol = TOLERANCES.get(name, DERIVED_TOLERANCES.get(name))
+    table = TOLERANCES if tolerances is None else tolerances
+    derived = name not in table
+    atol = table.get(name, DERIVED_TOLERANCES.get(name))
     if atol is None:
         raise KeyError(f"no tolerance for {name}")
     rtol = _RTOL.get(name, 0.0)
@@ -140,7 +155,8 @@ def compare(name: str, ours: np.ndarray, ref: np.ndarray) -> Comparison:
     return Comparison(float(diff.max()), float(rel.max()), atol, ok, rtol, derived, per_iter)
 
 
-def _inputs(fx: Fixture, device: torch.device) -> tuple[torch.Tensor, CropCamera, int]:
+def _inputs(fx: Fixture, device: torch.device,
+            dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, CropCamera, int]:
     inp = fx.inputs
     if bool(np.asarray(inp.get("flip_test", False))):
         raise ValueError(f"{fx.path}/inputs.npz: flip_test=True is not supported (the ReFit "
@@ -149,7 +165,8 @@ def _inputs(fx: Fixture, device: torch.device) -> tuple[torch.Tensor, CropCamera
     def t(k: str) -> torch.Tensor:
         if k not in inp:
             raise ValueError(f"{fx.path}/inputs.npz: missing {k!r}")
-        return torch.from_numpy(np.ascontiguousarray(inp[k], dtype=np.float32)).to(device)
+        t32 = torch.from_numpy(np.ascontiguousarray(inp[k], dtype=np.float32))
+        return t32.to(device=device, dtype=dtype)
 
     camera = CropCamera.from_scale(t("center"), t("scale"), t("img_focal"), t("img_center"))
     iters = int(inp.get("iters", 5))
@@ -172,7 +189,7 @@ def _run_traced(model: Refit, img: torch.Tensor, camera: CropCamera,
         deltas.append((tr.d_pose, tr.d_shape, tr.d_cam))
 
     def np_(x: torch.Tensor) -> np.ndarray:
-        return x.detach().float().cpu().numpy()
+        return x.detach().cpu().numpy()
 
     def stack(xs: list[torch.Tensor]) -> np.ndarray:
         return np.stack([np_(x) for x in xs])
@@ -221,8 +238,8 @@ def build_fixture_model(fx: Fixture, device: torch.device | str = "cpu") -> tupl
     return model.to(device), summary
 
 
-def run_parity(fixture_dir: str | Path, backend: str = "torch",
-               device: str = "cpu") -> ParityReport:
+def run_parity(fixture_dir: str | Path, backend: str = "torch", device: str = "cpu",
+               dtype: str = "float32") -> ParityReport:
     """Build, run and compare; see the module docstring.
 
     Raises
@@ -232,8 +249,14 @@ def run_parity(fixture_dir: str | Path, backend: str = "torch",
     ValueError
         Unsupported backend or inputs.
     """
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
     if backend != "torch":
-        raise ValueError(f"backend {backend!r} is not available for parity yet; use 'torch'")
+        # Exported backends (onnxruntime, tensorrt): export the fixture model, run the
+        # export, compare with the reference and with torch (refit_ros.runtime.parity_check).
+        from refit_ros.runtime.parity_check import run_backend_parity
+
+        return run_backend_parity(fixture_dir, backend, device)
     t0 = time.perf_counter()
     fx = load_fixture(fixture_dir)
     dev = torch.device(device)
@@ -242,28 +265,38 @@ def run_parity(fixture_dir: str | Path, backend: str = "torch",
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
     model, weights = build_fixture_model(fx, dev)
-    report = check_model(model, fx, weights, backend)
+    problems = check_names(model, fx.entries)  # before any upcast (dtypes are float32)
+    if dtype == "float64":
+        model = model.double()  # the float32-rounded weights, upcast
+    report = check_model(model, fx, weights, backend, problems)
     report.seconds["build"] = time.perf_counter() - t0 - report.seconds["run"]
     return report
 
 
-def check_model(model: Refit, fx: Fixture, weights: dict[str, Any],
-                backend: str = "torch") -> ParityReport:
-    """Run the fixture's inputs through ``model`` and compare with its outputs."""
-    dev = next(model.parameters()).device
-    img, camera, iters = _inputs(fx, dev)
+def check_model(model: Refit, fx: Fixture, weights: dict[str, Any], backend: str = "torch",
+                state_dict_problems: list[str] | None = None) -> ParityReport:
+    """Run the fixture's inputs through ``model`` and compare with its outputs
+    (``state_dict_problems``: :func:`check_names` of the model, computed here if None)."""
+    if state_dict_problems is None:
+        state_dict_problems = check_names(model, fx.entries)
+    p = next(model.parameters())
+    img, camera, iters = _inputs(fx, p.device, p.dtype)
     t1 = time.perf_counter()
     ours = _run_traced(model, img, camera, iters)
-    report = ParityReport(fixture=str(fx.path), backend=backend, device=str(dev),
+    report = ParityReport(fixture=str(fx.path), backend=backend, device=str(p.device),
                           torch_version=torch.__version__, threads=torch.get_num_threads(),
-                          iters=iters, batch=int(img.shape[0]), weights=weights,
-                          state_dict_problems=check_names(model, fx.entries),
+                          iters=iters, batch=int(img.shape[0]),
+                          dtype=str(p.dtype).removeprefix("torch."), weights=weights,
+                          state_dict_problems=state_dict_problems,
                           seconds={"run": time.perf_counter() - t1})
     for name, ref in fx.outputs.items():
         if name.startswith("f64_"):
             base = name[4:]
             if base in ours and ours[base].shape == ref.shape:
                 report.vs_float64[base] = float(_errors(ours[base], ref)[0].max())
+                if p.dtype == torch.float64 and base in FLOAT64_TOLERANCES:
+                    report.float64_outputs[base] = compare(base, ours[base], ref,
+                                                           FLOAT64_TOLERANCES)
             continue
         if name not in ours:
             log.warning("reference output %s has no counterpart here; not compared", name)

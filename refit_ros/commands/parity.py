@@ -17,16 +17,28 @@ from refit_ros.fixture import FixtureError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("fixture_dir", help="folder in the refit_reference format "
                         "(manifest.json, inputs.npz, outputs.npz, ...)")
-    parser.add_argument("--backend", default="torch", help="inference backend (torch)")
+    parser.add_argument("--backend", default="torch", choices=["torch", "onnxruntime", "tensorrt"],
+                        help="inference backend; onnxruntime/tensorrt export the fixture model to "
+                        "ONNX (or reuse --export-dir), run the export and also compare it with torch")
+    parser.add_argument("--export-dir", default=None,
+                        help="onnxruntime/tensorrt: folder for the fixture's ONNX export, reused "
+                        "when its export.yaml names this fixture (default: a temporary folder)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                        help="float64 also checks against the fixture's float64 references")
     parser.add_argument("--json", action="store_true", help="print the full report as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
     from refit_ros.parity import run_parity
 
+    if args.backend != "torch":
+        from refit_ros.runtime.parity_check import run_parity_command
+
+        return run_parity_command(args)
     try:
-        report = run_parity(args.fixture_dir, backend=args.backend, device=args.device)
+        report = run_parity(args.fixture_dir, backend=args.backend, device=args.device,
+                            dtype=args.dtype)
     except (FixtureError, ValueError) as exc:
         print(f"refit-ros parity: {exc}", file=sys.stderr)
         return 2
@@ -40,12 +52,15 @@ def run(args: argparse.Namespace) -> int:
 def _print_table(report) -> None:
     w = report.weights
     print(f"fixture {report.fixture}  backend {report.backend}  device {report.device}  "
-          f"iters {report.iters}  batch {report.batch}")
+          f"iters {report.iters}  batch {report.batch}  dtype {report.dtype}")
     print(f"weights: {w['generated']} generated, sha256 {w['sha256_ok']}/{w['entries']} match; "
           f"state_dict problems: {len(report.state_dict_problems)}")
     print(f"{'output':28s} {'max abs':>10s} {'max rel':>10s} {'atol':>9s}")
     for name, c in report.outputs.items():
         flag = "ok" if c.ok else "FAIL"
         print(f"{name:28s} {c.max_abs:10.3e} {c.max_rel:10.3e} {c.atol:9.1e}  {flag}")
+    for name, c in report.float64_outputs.items():
+        flag = "ok" if c.ok else "FAIL"
+        print(f"{'f64 ' + name:28s} {c.max_abs:10.3e} {c.max_rel:10.3e} {c.atol:9.1e}  {flag}")
     name, ratio = report.worst()
     print(f"{'PASS' if report.ok else 'FAIL'}: worst {name} at {ratio:.2f} x atol")

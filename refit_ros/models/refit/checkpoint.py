@@ -208,9 +208,12 @@ def load_checkpoint(model: nn.Module, checkpoint: str | Path | Mapping[str, Any]
         log.warning("%s holds only %d of %d SMPL entries; keeping the local SMPL",
                     source, len(smpl_keys), len(smpl_all))
     if differs and not use_smpl:
-        log.warning("%s: its SMPL buffers differ from the local SMPL files in %s; keeping the "
-                    "local ones (smpl_from_checkpoint=True uses the checkpoint's)",
-                    source, _list(differs, 4))
+        # Only the neutral model is used by the network; gendered copies may legitimately
+        # differ (the local model fills them with the neutral arrays when absent).
+        used = [n for n in differs if n.startswith("smpl.")]
+        (log.warning if used else log.info)(
+            "%s: its SMPL buffers differ from the local SMPL in %s; keeping the local ones "
+            "(smpl_from_checkpoint=True uses the checkpoint's)", source, _list(differs, 4))
 
     merged = dict(own)
     loaded = 0
