@@ -147,3 +147,20 @@ def test_from_scale_and_from_intrinsics():
     cam2 = CropCamera.from_scale(cam.center, torch.tensor([3.0]), cam.focal[:, 0], cam.principal)
     torch.testing.assert_close(cam2.box_size, cam.box_size)
     np.testing.assert_allclose(cam2.focal.numpy(), cam.focal.numpy())
+
+
+def test_refit_state_helpers():
+    from refit_ros.models.refit.state import RefitState
+
+    def state(b):
+        return RefitState(torch.randn(b, 144), torch.randn(b, 10), torch.randn(b, 3),
+                          torch.randn(b, 24, 32), torch.randn(b, 32), torch.randn(b, 32))
+
+    a, b = state(2), state(3)
+    both = RefitState.cat([a, b])
+    assert both.batch_size == 5 and both.vertices is None
+    torch.testing.assert_close(both.select([2, 3, 4]).pose6d, b.pose6d)
+    z = a.with_zero_hidden()
+    assert torch.all(z.hpose == 0) and torch.equal(z.pose6d, a.pose6d)
+    assert a.rotmat.shape == (2, 24, 3, 3)
+    assert not a.detach().pose6d.requires_grad
