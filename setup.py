@@ -10,7 +10,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["refit_ros", "refit_ros.*"], exclude=["refit_ros.msg"]),
     include_package_data=True,
-    package_data={"refit_ros": ["body/data/*", "models/**/weights/*", "detect/data/*"]},
+    package_data={"refit_ros": ["body/data/*", "models/**/weights/*", "detect/data/*",
+                                "runtime/data/*"]},
     entry_points={
         "console_scripts": [
             "refit-ros = refit_ros.cli:main",

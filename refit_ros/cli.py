@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("config_cmd", "print the effective configuration (after --config/--set)"),
     "parity": ("parity", "check the ReFit implementation against a reference fixture"),
     "bench-model": ("bench_model", "benchmark the ReFit network stages (JSON)"),
+    "export": ("export", "export the fitting network to ONNX (+ TensorRT engines) for the runtimes"),
+    "bench": ("bench", "per-stage latency and FPS of a runtime backend (JSON)"),
     "demo": ("demo", "camera source -> refit node -> recorder on a clip, then overlays (make demo)"),
     "video": ("video", "run the pipeline on a video / image folder / image, no ROS (JSON + overlays)"),
     "node": ("node", "run the refit ROS 2 node (images -> /human/smpl + mesh markers)"),

@@ -1,0 +1,151 @@
+"""``refit-ros export --format onnx|tensorrt --out DIR``: the fitting network for the runtimes.
+
+``--format onnx`` writes ``encoder.onnx``, ``init.onnx``, ``step.onnx``, ``body.onnx`` and
+``export.yaml`` (see :mod:`refit_ros.runtime.export`). The network is the config's
+(``model.name``, ``model.weights``, ``body.*``), or with ``--fixture DIR`` the official
+ReFit with a reference fixture's rule weights (tests, parity). ``--format tensorrt`` also
+builds (or finds in ``DIR/engines``) the TensorRT engines for ``--precision`` and
+``--max-persons``; it needs the ``tensorrt`` package and an NVIDIA GPU.
+
+Prints a JSON summary; exit 0 on success, 2 when the inputs or packages are missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from refit_ros.cli import add_config_arguments, config_from_args
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--format", default="onnx", choices=["onnx", "tensorrt"],
+                        help="onnx: ONNX files + export.yaml; tensorrt: also TensorRT engines")
+    parser.add_argument("--out", default=None,
+                        help="output folder (default: runtime.export_dir, else out/export)")
+    parser.add_argument("--fixture", default=None, metavar="DIR",
+                        help="export the official ReFit with this reference fixture's rule "
+                        "weights instead of the config's model (tests, parity)")
+    parser.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 16)")
+    parser.add_argument("--exporter", default="dynamo", choices=["dynamo", "torchscript"],
+                        help="torch.export-based exporter (default) or the legacy tracer")
+    parser.add_argument("--max-persons", type=int, default=8,
+                        help="largest number of people per call the TensorRT profile covers")
+    parser.add_argument("--opt-persons", type=int, default=1,
+                        help="TensorRT profile optimum (people per call)")
+    parser.add_argument("--precision", default="fp16", choices=["fp32", "fp16", "int8"],
+                        help="TensorRT engines: fp32 (TF32 off), fp16, or int8 encoder "
+                        "(calibrated) with fp16 loop stages")
+    parser.add_argument("--calibration", default=None, metavar="FILE.npz",
+                        help="int8: encoder inputs of real people (see --calibration-source)")
+    parser.add_argument("--calibration-source", default=None, metavar="VIDEO|FOLDER",
+                        help="int8: cut the calibration set from this video / image folder "
+                        "with the configured detector (saved as OUT/calibration.npz)")
+    parser.add_argument("--calibration-size", type=int, default=512,
+                        help="people in the calibration set cut from --calibration-source")
+    parser.add_argument("--force", action="store_true",
+                        help="re-export even if OUT already holds this model's export")
+
+
+def _net_from_config(cfg):
+    """(net, body name, weights record) of the configured model."""
+    from refit_ros.pipeline import build_model
+    from refit_ros.runtime.export import sha256_file
+
+    from refit_ros.config import resolve_path
+
+    model = build_model(cfg)
+    path = resolve_path(cfg.model.weights) if cfg.model.weights else None
+    if path is None and cfg.model.name == "refit_kp":
+        from refit_ros.models.refit_kp import DEFAULT_WEIGHTS
+
+        path = Path(DEFAULT_WEIGHTS)
+    weights = {"source": str(path) if path else f"{cfg.model.name} (no weights file)"}
+    if path is not None and path.is_file():
+        weights["sha256"] = sha256_file(path)
+    return model.net, cfg.body.model, weights
+
+
+def run(args: argparse.Namespace) -> int:
+    from refit_ros.runtime.backends import DEFAULT_EXPORT_DIR, BackendError
+    from refit_ros.runtime.export import ExportError, export_onnx, load_export
+
+    cfg = config_from_args(args)
+    from refit_ros.config import resolve_path
+
+    out = Path(args.out) if args.out else resolve_path(cfg.runtime.export_dir or DEFAULT_EXPORT_DIR)
+    try:
+        if args.format == "tensorrt":
+            from refit_ros.runtime.tensorrt_backend import require_tensorrt
+
+            require_tensorrt()  # fail before a long ONNX export
+        if args.fixture:
+            from refit_ros.fixture import load_fixture
+            from refit_ros.parity import build_fixture_model
+            from refit_ros.runtime.parity_check import fixture_weights_source
+
+            fx = load_fixture(args.fixture)
+            net, _ = build_fixture_model(fx)
+            body, weights, iterations = "smpl", fixture_weights_source(fx), int(fx.inputs.get("iters", 5))
+        else:
+            net, body, weights = _net_from_config(cfg)
+            iterations = cfg.model.iterations
+        manifest = None
+        if not args.force:
+            try:
+                manifest = load_export(out)
+                if (manifest.weights != weights or manifest.body != body
+                        or manifest.iterations != iterations or manifest.opset != args.opset
+                        or manifest.exporter != args.exporter):
+                    manifest = None
+                else:
+                    log.info("%s already holds this export (sha256 checked); --force re-exports", out)
+            except ExportError:
+                manifest = None
+        seconds = {}
+        if manifest is None:
+            result = export_onnx(net, out, body=body, iterations=iterations, weights=weights,
+                                 opset=args.opset, exporter=args.exporter,
+                                 max_persons=max(args.max_persons, 2))
+            manifest, seconds = result.manifest, result.seconds
+        summary = {"out": str(out), "model": manifest.model, "backbone": manifest.backbone,
+                   "body": manifest.body, "opset": manifest.opset, "exporter": manifest.exporter,
+                   "files": {k: {"file": s.file, "sha256": s.sha256,
+                                 "inputs": s.input_names, "outputs": s.output_names}
+                             for k, s in manifest.stages.items()},
+                   "export_seconds": seconds}
+        if args.format == "tensorrt":
+            summary["tensorrt"] = _build_engines(args, cfg, out, manifest)
+    except (ExportError, BackendError, ValueError, FileNotFoundError) as exc:
+        print(f"refit-ros export: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _build_engines(args, cfg, out: Path, manifest) -> dict:
+    from refit_ros.runtime.families import family_for
+    from refit_ros.runtime.tensorrt_backend import TensorRTRunner
+
+    calibration = args.calibration
+    if args.precision == "int8" and calibration is None:
+        if not args.calibration_source:
+            raise ValueError("--precision int8 needs real crops: --calibration FILE.npz or "
+                             "--calibration-source VIDEO|FOLDER")
+        from refit_ros.detect import build_detector
+        from refit_ros.runtime.calibration import collect_calibration_inputs, save_calibration
+
+        inputs = collect_calibration_inputs(
+            args.calibration_source, build_detector(cfg, video=False), family_for(manifest.model),
+            limit=args.calibration_size, crop_size=int(manifest.architecture["crop_size"]))
+        calibration = save_calibration(inputs, out / "calibration.npz")
+    runner = TensorRTRunner(out, manifest, precision=args.precision,
+                            max_persons=args.max_persons, calibration=calibration,
+                            opt_persons=args.opt_persons)
+    return runner.describe()

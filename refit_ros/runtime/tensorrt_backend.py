@@ -1,0 +1,427 @@
+"""TensorRT engines from the exported ONNX stages: build, cache, calibrate, run.
+
+Written against the TensorRT 10 Python API (``tensorrt``), which is imported lazily:
+refit_ros's build and test machines cannot install it (docs/ENVIRONMENT.md), so only the
+pure parts here (cache key, profiles, calibration data) are tested there; the engine
+build and execution run on a machine with an NVIDIA GPU and TensorRT.
+
+* **Precision** per stage. ``fp32``: FP32 kernels, TF32 explicitly disabled (TensorRT
+  enables TF32 by default). ``fp16``: FP16 kernels allowed everywhere. ``int8``: the
+  encoder (HRNet, where nearly all the time goes) is built with INT8 + FP16 kernels,
+  calibrated with :class:`EntropyCalibrator` (``IInt8EntropyCalibrator2``) on real crops;
+  init/step/body stay FP16 (SMPL, the GRUs and the 64x64 lookup are small and sensitive).
+* **Profile**: one optimisation profile per engine over the ``persons`` axis,
+  ``min 1 / opt O / max N``; every other dimension is static in the ONNX file.
+* **Cache**: ``EXPORT_DIR/engines/<stage>-<precision>-<key>.engine`` + a ``.json`` with
+  the key's fields. The key (:func:`engine_cache_key`) is the sha256 of the ONNX file's
+  sha256, the TensorRT version, the GPU name and compute capability, the precision, the
+  profile and the calibration set's hash, so an engine is never reused for another model,
+  TensorRT, GPU, precision or batch range.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from refit_ros.runtime.export import ExportManifest, StageFile
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "fp16", "int8")
+ENGINE_DIR = "engines"
+INSTALL_HINT = (
+    "the TensorRT backend needs NVIDIA TensorRT's Python package `tensorrt` (TensorRT 10.x) "
+    "on a machine with an NVIDIA GPU and CUDA: `pip install tensorrt` (its wheels come from "
+    "NVIDIA's index, pypi.nvidia.com) or install TensorRT from "
+    "https://developer.nvidia.com/tensorrt. It cannot be installed on refit_ros's build and "
+    "test machines; use runtime.backend=onnxruntime (CPU) or runtime.backend=torch there")
+
+
+def require_tensorrt():
+    """Import ``tensorrt`` or raise :class:`~refit_ros.runtime.backends.BackendError`
+    saying how to install it."""
+    from refit_ros.runtime.backends import BackendError
+
+    try:
+        import tensorrt as trt
+    except ImportError as exc:
+        raise BackendError(f"`import tensorrt` failed ({exc}): {INSTALL_HINT}") from exc
+    if not torch.cuda.is_available():
+        raise BackendError("TensorRT is installed but torch sees no CUDA device; the TensorRT "
+                           "backend runs on an NVIDIA GPU only")
+    return trt
+
+
+# ---------------------------------------------------------------------- pure parts
+@dataclass(frozen=True)
+class Profile:
+    """Optimisation profile over the people axis.
+
+    Attributes
+    ----------
+    min_persons, opt_persons, max_persons : int
+    """
+
+    min_persons: int = 1
+    opt_persons: int = 1
+    max_persons: int = 8
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_persons <= self.opt_persons <= self.max_persons:
+            raise ValueError(f"profile needs 1 <= min <= opt <= max persons, got "
+                             f"{self.min_persons}/{self.opt_persons}/{self.max_persons}")
+
+    def shapes(self, static: Sequence[int]) -> tuple[tuple[int, ...], ...]:
+        """``(min, opt, max)`` shapes of a tensor whose non-batch dims are ``static``."""
+        dims = tuple(int(d) for d in static)
+        return tuple((b,) + dims for b in (self.min_persons, self.opt_persons, self.max_persons))
+
+
+def stage_precision(stage: str, precision: str) -> str:
+    """The precision a stage is built in for a requested engine precision (see module doc)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not one of {list(PRECISIONS)}")
+    if precision == "int8":
+        return "int8" if stage == "encoder" else "fp16"
+    return precision
+
+
+def engine_cache_key(onnx_sha256: str, trt_version: str, gpu_name: str, precision: str,
+                     profile: Profile, compute_capability: str = "",
+                     calibration_sha256: str = "") -> str:
+    """The engine cache key: sha256 of every fact an engine depends on.
+
+    Parameters
+    ----------
+    onnx_sha256 : str
+        Hash of the ONNX file the engine is built from.
+    trt_version : str
+        ``tensorrt.__version__`` (engines are not portable across versions).
+    gpu_name : str
+        Device name (engines are tuned for, and often only loadable on, one GPU model).
+    precision : str
+        The stage's precision (``fp32`` / ``fp16`` / ``int8``).
+    profile : Profile
+        The people range.
+    compute_capability : str
+        e.g. ``"9.0"``.
+    calibration_sha256 : str
+        Hash of the INT8 calibration inputs ("" when not INT8).
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
+    fields = {"onnx_sha256": onnx_sha256, "tensorrt": trt_version, "gpu": gpu_name,
+              "compute_capability": compute_capability, "precision": precision,
+              "profile": asdict(profile), "calibration_sha256": calibration_sha256}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def engine_file_name(stage: str, precision: str, key: str) -> str:
+    return f"{stage}-{precision}-{key[:16]}.engine"
+
+
+def calibration_sha256(batches: Sequence[Mapping[str, np.ndarray]]) -> str:
+    """Hash of a calibration set (names, shapes and bytes, in order)."""
+    h = hashlib.sha256()
+    for batch in batches:
+        for name in sorted(batch):
+            a = np.ascontiguousarray(batch[name], dtype=np.float32)
+            h.update(name.encode())
+            h.update(str(a.shape).encode())
+            h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def calibration_batches(inputs: Mapping[str, np.ndarray], batch_size: int
+                        ) -> list[dict[str, np.ndarray]]:
+    """Split calibration encoder inputs (``N x ...`` per name) into full batches.
+
+    Raises
+    ------
+    ValueError
+        Fewer than ``batch_size`` samples, or inputs of different lengths.
+    """
+    lengths = {k: len(v) for k, v in inputs.items()}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"calibration inputs have different lengths: {lengths}")
+    n = next(iter(lengths.values()))
+    if n < batch_size:
+        raise ValueError(f"calibration set has {n} samples; need at least {batch_size} "
+                         "(several hundred real crops are recommended)")
+    return [{k: np.ascontiguousarray(v[i:i + batch_size], dtype=np.float32)
+             for k, v in inputs.items()} for i in range(0, n - batch_size + 1, batch_size)]
+
+
+def load_calibration_inputs(path: str | Path, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Calibration encoder inputs from an ``.npz`` holding one ``N x ...`` array per encoder
+    input name (e.g. ``image`` for ReFit: normalised ``N x 3 x 256 x 256`` crops, as
+    written by ``refit-ros export --save-calibration``)."""
+    p = Path(path)
+    if not p.is_file() or p.suffix != ".npz":
+        raise ValueError(f"{p}: calibration data must be an .npz with arrays {list(names)}")
+    with np.load(p) as data:
+        missing = [n for n in names if n not in data]
+        if missing:
+            raise ValueError(f"{p}: missing calibration arrays {missing} (has {list(data)})")
+        return {n: np.asarray(data[n], dtype=np.float32) for n in names}
+
+
+# ---------------------------------------------------------------------- TensorRT parts
+def _trt_calibrator_class():
+    """``IInt8EntropyCalibrator2`` subclass (defined lazily: needs ``tensorrt``)."""
+    import tensorrt as trt
+
+    class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
+        """Feeds calibration batches from host arrays through CUDA buffers."""
+
+        def __init__(self, batches: list[dict[str, np.ndarray]], cache_file: Path):
+            trt.IInt8EntropyCalibrator2.__init__(self)
+            self.batches = batches
+            self.index = 0
+            self.cache_file = Path(cache_file)
+            self.device_buffers: dict[str, Tensor] = {}
+
+        def get_batch_size(self) -> int:
+            return int(next(iter(self.batches[0].values())).shape[0])
+
+        def get_batch(self, names):
+            if self.index >= len(self.batches):
+                return None
+            batch = self.batches[self.index]
+            self.index += 1
+            ptrs = []
+            for name in names:
+                buf = torch.from_numpy(batch[name]).cuda()
+                self.device_buffers[name] = buf  # keep alive while TensorRT reads it
+                ptrs.append(int(buf.data_ptr()))
+            return ptrs
+
+        def read_calibration_cache(self):
+            return self.cache_file.read_bytes() if self.cache_file.is_file() else None
+
+        def write_calibration_cache(self, cache) -> None:
+            self.cache_file.write_bytes(bytes(cache))
+
+    return EntropyCalibrator
+
+
+def build_engine(onnx_path: str | Path, precision: str, profile: Profile,
+                 static_shapes: Mapping[str, Sequence[int]],
+                 calibration: list[dict[str, np.ndarray]] | None = None,
+                 calibration_cache: Path | None = None, workspace_gib: float = 4.0) -> bytes:
+    """Parse an ONNX stage and build a serialized engine.
+
+    Parameters
+    ----------
+    onnx_path : path
+    precision : str
+        ``fp32`` (TF32 off), ``fp16`` or ``int8`` (with FP16 fallback; needs ``calibration``).
+    profile : Profile
+    static_shapes : mapping
+        Non-batch dimensions of every input (from export.yaml).
+    calibration : list of dict, optional
+        INT8 calibration batches (input name -> array).
+    workspace_gib : float
+        Builder workspace limit.
+
+    Returns
+    -------
+    bytes
+        The serialized engine.
+    """
+    trt = require_tensorrt()
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)  # explicit batch is the only mode in TensorRT 10
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(os.fspath(onnx_path)):
+        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+        raise RuntimeError(f"TensorRT could not parse {onnx_path}: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * (1 << 30)))
+    if precision == "fp32":
+        config.clear_flag(trt.BuilderFlag.TF32)
+    elif precision in ("fp16", "int8"):
+        config.set_flag(trt.BuilderFlag.FP16)
+    if precision == "int8":
+        if not calibration:
+            raise ValueError("INT8 needs calibration batches of real crops (--calibration)")
+        config.set_flag(trt.BuilderFlag.INT8)
+        calibrator = _trt_calibrator_class()(calibration, calibration_cache or
+                                             Path(f"{onnx_path}.calib"))
+        config.int8_calibrator = calibrator
+    opt = builder.create_optimization_profile()
+    for i in range(network.num_inputs):
+        name = network.get_input(i).name
+        lo, mid, hi = profile.shapes(static_shapes[name])
+        opt.set_shape(name, lo, mid, hi)
+    config.add_optimization_profile(opt)
+    if precision == "int8":
+        config.set_calibration_profile(opt)
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise RuntimeError(f"TensorRT failed to build an engine for {onnx_path} ({precision})")
+    return bytes(serialized)
+
+
+def gpu_identity() -> tuple[str, str]:
+    """``(name, compute capability)`` of the current CUDA device."""
+    dev = torch.cuda.current_device()
+    major, minor = torch.cuda.get_device_capability(dev)
+    return torch.cuda.get_device_name(dev), f"{major}.{minor}"
+
+
+class EngineCache:
+    """Engines of one export folder, keyed by :func:`engine_cache_key`.
+
+    Parameters
+    ----------
+    export_dir : path
+    """
+
+    def __init__(self, export_dir: str | Path):
+        self.dir = Path(export_dir) / ENGINE_DIR
+
+    def get_or_build(self, stage: str, stage_file: StageFile, onnx_path: Path, precision: str,
+                     profile: Profile, calibration: list[dict[str, np.ndarray]] | None = None
+                     ) -> tuple[bytes, Path, bool]:
+        """The serialized engine for one stage (built and stored when not cached).
+
+        Returns
+        -------
+        engine : bytes
+        path : Path
+        built : bool
+            False when it came from the cache.
+        """
+        trt = require_tensorrt()
+        gpu, cc = gpu_identity()
+        calib_hash = calibration_sha256(calibration) if precision == "int8" and calibration else ""
+        key = engine_cache_key(stage_file.sha256, trt.__version__, gpu, precision, profile, cc,
+                               calib_hash)
+        path = self.dir / engine_file_name(stage, precision, key)
+        meta = path.with_suffix(".json")
+        if path.is_file() and meta.is_file() and json.loads(meta.read_text()).get("key") == key:
+            log.info("TensorRT engine %s from cache", path.name)
+            return path.read_bytes(), path, False
+        self.dir.mkdir(parents=True, exist_ok=True)
+        static = {t.name: [int(d) for d in t.shape[1:]] for t in stage_file.inputs}
+        log.info("building TensorRT %s engine for %s (%s, persons %d..%d); this takes minutes",
+                 precision, stage, gpu, profile.min_persons, profile.max_persons)
+        engine = build_engine(onnx_path, precision, profile, static, calibration,
+                              self.dir / f"{stage}-{key[:16]}.calib")
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(engine)
+        tmp.replace(path)
+        meta.write_text(json.dumps({"key": key, "stage": stage, "onnx": stage_file.file,
+                                    "onnx_sha256": stage_file.sha256, "tensorrt": trt.__version__,
+                                    "gpu": gpu, "compute_capability": cc, "precision": precision,
+                                    "profile": asdict(profile),
+                                    "calibration_sha256": calib_hash}, indent=1))
+        return engine, path, True
+
+
+class TensorRTRunner:
+    """Runs the four stages as TensorRT engines on the current CUDA device.
+
+    Inputs and outputs are torch CUDA tensors (``set_tensor_address`` on their memory),
+    enqueued on torch's current stream, so nothing crosses to the host between stages.
+
+    Parameters
+    ----------
+    export_dir : path
+    manifest : ExportManifest
+    precision : str
+        ``fp32``, ``fp16`` or ``int8`` (see the module doc).
+    max_persons : int
+        Profile upper bound.
+    calibration : path, optional
+        ``.npz`` of encoder inputs for INT8 (see :func:`load_calibration_inputs`).
+    opt_persons : int
+        Profile optimum.
+    """
+
+    def __init__(self, export_dir: str | Path, manifest: ExportManifest, precision: str = "fp16",
+                 max_persons: int = 8, calibration: str | Path | None = None,
+                 opt_persons: int = 1):
+        trt = require_tensorrt()
+        self.device = torch.device("cuda", torch.cuda.current_device())
+        self.precision = precision
+        self.profile = Profile(1, min(opt_persons, max_persons), max_persons)
+        cache = EngineCache(export_dir)
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.engines: dict[str, Any] = {}
+        self.contexts: dict[str, Any] = {}
+        self.io: dict[str, tuple[list[str], list[str]]] = {}
+        self.paths: dict[str, str] = {}
+        calib = None
+        if precision == "int8":
+            if calibration is None:
+                raise ValueError("precision int8 needs a calibration set of real crops "
+                                 "(--calibration FILE.npz)")
+            names = manifest.stages["encoder"].input_names
+            calib = calibration_batches(load_calibration_inputs(calibration, names),
+                                        self.profile.opt_persons)
+        for stage, s in manifest.stages.items():
+            prec = stage_precision(stage, precision)
+            data, path, _ = cache.get_or_build(stage, s, Path(export_dir) / s.file, prec,
+                                               self.profile, calib if prec == "int8" else None)
+            engine = runtime.deserialize_cuda_engine(data)
+            if engine is None:
+                raise RuntimeError(f"TensorRT could not load {path}; delete it to rebuild")
+            ins, outs = [], []
+            for i in range(engine.num_io_tensors):
+                name = engine.get_tensor_name(i)
+                (ins if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT else outs).append(name)
+            self.engines[stage] = engine
+            self.contexts[stage] = engine.create_execution_context()
+            self.io[stage] = (ins, outs)
+            self.paths[stage] = str(path)
+        self._trt_version = trt.__version__
+
+    def run(self, stage: str, feeds: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        ins, outs = self.io[stage]
+        ctx = self.contexts[stage]
+        keep = []
+        batch = None
+        for name in ins:
+            t = feeds[name].to(self.device, torch.float32).contiguous()
+            batch = int(t.shape[0])
+            if batch > self.profile.max_persons:
+                raise ValueError(f"{batch} people exceed the engine profile's maximum "
+                                 f"{self.profile.max_persons}; rebuild with --max-persons")
+            ctx.set_input_shape(name, tuple(t.shape))
+            ctx.set_tensor_address(name, int(t.data_ptr()))
+            keep.append(t)
+        result = {}
+        for name in outs:
+            shape = tuple(ctx.get_tensor_shape(name))
+            out = torch.empty(shape, dtype=torch.float32, device=self.device)
+            ctx.set_tensor_address(name, int(out.data_ptr()))
+            result[name] = out
+        stream = torch.cuda.current_stream(self.device)
+        if not ctx.execute_async_v3(stream.cuda_stream):
+            raise RuntimeError(f"TensorRT failed to run the {stage} engine (batch {batch})")
+        # The inputs must outlive the enqueued work: tie them to the stream.
+        for t in keep:
+            t.record_stream(stream)
+        return result
+
+    def describe(self) -> dict[str, Any]:
+        gpu, cc = gpu_identity()
+        return {"device": str(self.device), "tensorrt": self._trt_version, "gpu": gpu,
+                "compute_capability": cc, "precision": self.precision,
+                "profile": asdict(self.profile), "engines": self.paths}
