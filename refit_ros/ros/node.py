@@ -127,9 +127,9 @@ class RefitNode(LifecycleNode):
                                                   daemon=True))
         for t in self._threads:
             t.start()
-        self.get_logger().info(
-            f"ready: {self._image_topic} -> {self.cfg.ros.smpl_topic}"
-            + (f", {self.cfg.ros.markers_topic}" if self.cfg.ros.publish_markers else ""))
+        self.get_logger().info(  # resolved names: remaps applied
+            f"ready: {self._subs[0].topic_name} (+ {self._subs[1].topic_name}) -> "
+            + ", ".join(p.topic_name for p in self._pubs))
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -198,6 +198,12 @@ class RefitNode(LifecycleNode):
         self._frames.put(msg)
 
     def _on_camera_info(self, msg) -> None:
+        try:
+            self._check_camera_info(msg)
+        except Exception as exc:  # noqa: BLE001 - a callback must never stop the executor
+            self._report("camera_info", ERROR, f"CameraInfo handling failed: {exc!r}")
+
+    def _check_camera_info(self, msg) -> None:
         try:
             intrinsics_from_camera_info(msg, msg.width or 1, msg.height or 1)
         except IntrinsicsError as exc:
@@ -306,8 +312,11 @@ class RefitNode(LifecycleNode):
         prev = self._logged.get(name)
         if prev is None or prev[0] != message or now - prev[1] > LOG_REPEAT_S:
             self._logged[name] = (message, now)
-            log = self.get_logger().error if level >= ERROR else self.get_logger().warning
-            log(message)
+            # rclpy fixes a severity per call site: one call per severity, never shared.
+            if level >= ERROR:
+                self.get_logger().error(message)
+            else:
+                self.get_logger().warning(message)
             if exc_info is not None and not isinstance(exc_info, (OSError, ConfigError)):
                 import traceback
 

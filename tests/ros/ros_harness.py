@@ -8,6 +8,7 @@ intrinsics were used. The real pipeline is tested through ``refit-ros node`` sub
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from typing import Callable
@@ -54,10 +55,16 @@ class BoxPipeline:
         self.resets += 1
 
 
-def astronaut() -> np.ndarray:
+@functools.lru_cache(maxsize=1)
+def _astronaut() -> np.ndarray:
     from skimage import data
 
     return data.astronaut()
+
+
+def astronaut() -> np.ndarray:
+    """scikit-image's astronaut (512 x 512 RGB, public domain); a fresh copy each call."""
+    return _astronaut().copy()
 
 
 def image_msg(rgb: np.ndarray, stamp_ns: int, frame_id: str = "test_optical_frame",
@@ -111,7 +118,7 @@ class Inbox:
             self.items.clear()
 
 
-def make_probe(node_name: str, ns: str = "", compressed: bool = False):
+def make_probe(node_name: str, ns: str = "", compressed: bool = False, context=None):
     """A node publishing images / CameraInfo and recording outputs and diagnostics.
 
     Topics are ``<ns>/camera/image_raw`` etc., matching ``cfg_for(ns)``.
@@ -124,16 +131,19 @@ def make_probe(node_name: str, ns: str = "", compressed: bool = False):
 
     from refit_ros.msg import SMPLArray
 
-    node = Node(node_name)
+    node = Node(node_name, context=context)
     rel = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     img_type, img_topic = ((CompressedImage, f"{ns}/camera/image_raw/compressed") if compressed
                            else (Image, f"{ns}/camera/image_raw"))
     node.image_pub = node.create_publisher(img_type, img_topic, rel)
     node.info_pub = node.create_publisher(CameraInfo, f"{ns}/camera/camera_info", rel)
     node.smpl, node.markers, node.diag = Inbox(), Inbox(), Inbox()
-    node.create_subscription(SMPLArray, f"{ns}/human/smpl", node.smpl, rel)
-    node.create_subscription(MarkerArray, f"{ns}/human/mesh_markers", node.markers, rel)
+    subs = [node.create_subscription(SMPLArray, f"{ns}/human/smpl", node.smpl, rel),
+            node.create_subscription(MarkerArray, f"{ns}/human/mesh_markers", node.markers, rel)]
     node.create_subscription(DiagnosticArray, "/diagnostics", node.diag, rel)
+    node.outputs_matched = lambda: all(s.get_publisher_count() > 0 for s in subs)
+    node.inputs_matched = lambda: (node.image_pub.get_subscription_count() > 0
+                                   and node.info_pub.get_subscription_count() > 0)
     return node
 
 

@@ -57,8 +57,8 @@ def rig(executor):
         executor.add_node(probe)
         ok = node.autostart()
         if ok:
-            wait_until(lambda: probe.image_pub.get_subscription_count() > 0
-                       and node.count_subscribers(cfg.ros.smpl_topic) > 0, what="discovery")
+            wait_until(lambda: probe.inputs_matched() and probe.outputs_matched(),
+                       what="discovery")
         return node, probe, pipe, ok
 
     yield build
