@@ -107,6 +107,7 @@ class RuntimeConfig:
 @dataclasses.dataclass(frozen=True)
 class TrackingConfig:
     enabled: bool
+    warm_start: bool
     warm_iterations: int
     iou_threshold: float
     birth_score: float

@@ -2,7 +2,8 @@
 
 ``synthetic``: ReFit-KP on the fixed held-out synthetic set (per-iteration MPJPE,
 PA-MPJPE, PVE, 2D reprojection). ``video``: the whole pipeline on real footage
-(``refit_ros.evaluation.video``).
+(``refit_ros.evaluation.video``). ``temporal``: warm-started tracking vs per-frame fitting
+vs One-Euro on synthetic sequences or a real clip (``refit_ros.evaluation.temporal``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ def _video_module():
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("mode", choices=("synthetic", "video"), help="what to evaluate on")
+    parser.add_argument("mode", choices=("synthetic", "video", "temporal"),
+                        help="what to evaluate on")
     parser.add_argument("video", nargs="?", default=None, help="video file (video mode)")
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument("--weights", default="",
@@ -36,9 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     video = _video_module()
     if video is not None and hasattr(video, "add_arguments"):
         video.add_arguments(parser)
+    importlib.import_module("refit_ros.evaluation.temporal").add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.mode == "temporal":
+        return int(importlib.import_module("refit_ros.evaluation.temporal").run(args) or 0)
     if args.mode == "video":
         video = _video_module()
         if video is None:

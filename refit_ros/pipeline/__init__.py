@@ -124,7 +124,8 @@ def build_pipeline(cfg: Config, detector=None, model=None) -> RefitPipeline:
                                         keep_score=t.keep_score, max_age=t.max_age,
                                         warm_min_iou=t.warm_min_iou))
     settings = PipelineSettings(
-        iterations=cfg.model.iterations, warm_iterations=t.warm_iterations,
+        iterations=cfg.model.iterations, warm_start=t.warm_start,
+        warm_iterations=t.warm_iterations,
         max_people=cfg.detector.max_people, min_score=cfg.detector.min_score,
         gender=cfg.body.gender, accumulate_shape=t.accumulate_shape, one_euro=t.one_euro,
         one_euro_min_cutoff=t.one_euro_min_cutoff, one_euro_beta=t.one_euro_beta)

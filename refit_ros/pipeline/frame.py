@@ -18,7 +18,7 @@ from refit_ros.geometry.camera import CropCamera
 from refit_ros.geometry.intrinsics import Intrinsics
 from refit_ros.geometry.rotation import rot6d_to_rotmat, rotmat_to_axis_angle, rotmat_to_rot6d
 from refit_ros.pipeline.crop import square_boxes
-from refit_ros.pipeline.models import FittingModel, concat, recentre_cam, select
+from refit_ros.pipeline.models import FittingModel, concat, select, warm_start_state
 from refit_ros.pipeline.types import Body, FrameResult
 from refit_ros.tracking import OneEuroFilter, Track, Tracker
 
@@ -27,9 +27,14 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class PipelineSettings:
-    """Pipeline knobs (from config: ``model.iterations``, ``tracking.*``, ``detector.*``)."""
+    """Pipeline knobs (from config: ``model.iterations``, ``tracking.*``, ``detector.*``).
+
+    ``warm_start=False`` fits every person cold every frame but keeps the tracker (ids,
+    shape accumulation, One-Euro continuity): the comparison baseline.
+    """
 
     iterations: int = 5
+    warm_start: bool = True
     warm_iterations: int = 2
     max_people: int = 4
     min_score: float = 0.5
@@ -142,7 +147,8 @@ class RefitPipeline:
     def _fit(self, features: Any, camera: CropCamera, tracks: Sequence[Track | None]) -> Any:
         """Cold start for new/lost/jumped people, warm start for continuing tracks."""
         n = len(tracks)
-        warm = [i for i, t in enumerate(tracks) if t is not None and t.warm_ok]
+        warm = [i for i, t in enumerate(tracks)
+                if self.settings.warm_start and t is not None and t.warm_ok]
         cold = [i for i in range(n) if i not in warm]
         parts: list[tuple[list[int], Any]] = []
         if cold:
@@ -155,17 +161,13 @@ class RefitPipeline:
             cam_w, feat_w = select(camera, warm), select(features, warm)
             prev = concat([tracks[i].state for i in warm])
             old_cam = concat([tracks[i].camera for i in warm])
-            changes = {"cam": recentre_cam(prev.cam, old_cam, cam_w)}
+            betas = None
             if self.settings.accumulate_shape:
                 mean = [tracks[i].mean_betas for i in warm]
                 if all(m is not None for m in mean):
-                    changes["betas"] = torch.as_tensor(np.stack(mean), dtype=prev.betas.dtype,
-                                                       device=prev.betas.device)
-                    if getattr(prev, "vertices", None) is not None:
-                        changes["vertices"] = None  # body cache no longer matches the shape
-                        if hasattr(prev, "joints"):
-                            changes["joints"] = None
-            s = dataclasses.replace(prev, **changes)
+                    betas = torch.as_tensor(np.stack(mean), dtype=prev.betas.dtype,
+                                            device=prev.betas.device)
+            s = warm_start_state(prev, old_cam, cam_w, betas)
             for _ in range(self.settings.warm_iterations):
                 s = self.model.step(s, feat_w, cam_w)
             parts.append((warm, s))

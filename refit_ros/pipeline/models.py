@@ -86,3 +86,30 @@ def recentre_cam(cam: Tensor, old: CropCamera, new: CropCamera) -> Tensor:
     tx = t[:, 0] - 2 * (new.center[:, 0] - new.principal[:, 0]) / bs
     ty = t[:, 1] - 2 * (new.center[:, 1] - new.principal[:, 1]) / bs * (fx / fy)
     return torch.stack([s, tx, ty], dim=-1)
+
+
+def warm_start_state(prev: Any, old: CropCamera, new: CropCamera, betas: Tensor | None = None) -> Any:
+    """Last frame's state as the start of this frame's fit (the tracker's warm start).
+
+    The crop camera is re-expressed for the new boxes (:func:`recentre_cam`), the shape may
+    be replaced by the track's accumulated one, and the GRU hidden states are kept. Body
+    caches (``vertices``, ``joints``) are dropped when the shape changes, so the first step
+    recomputes the body. Training (:mod:`refit_ros.training.warm_finetune`) uses the same
+    function, so the warm starts it learns from are the ones the pipeline makes.
+
+    Parameters
+    ----------
+    prev : state dataclass
+        ``N`` people (``pose6d``, ``betas``, ``cam`` and hidden states).
+    old, new : CropCamera
+        The crops ``prev`` was expressed in, and this frame's.
+    betas : Tensor, optional
+        ``N x K`` shape to start from (default: ``prev.betas``).
+    """
+    changes: dict[str, Any] = {"cam": recentre_cam(prev.cam, old, new)}
+    if betas is not None:
+        changes["betas"] = betas.to(prev.betas)
+        for cache in ("vertices", "joints"):
+            if getattr(prev, cache, None) is not None:
+                changes[cache] = None
+    return dataclasses.replace(prev, **changes)
