@@ -77,6 +77,7 @@ class Client:
     """Publishes stamped images + CameraInfo and records when each stamp's bodies arrive."""
 
     def __init__(self, ctx, rgb: np.ndarray) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.node import Node
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import CameraInfo, Image
@@ -89,9 +90,16 @@ class Client:
         self.image_pub = self.node.create_publisher(Image, "/camera/image_raw", best)
         self.info_pub = self.node.create_publisher(CameraInfo, "/camera/camera_info", best)
         self.node.create_subscription(SMPLArray, "/human/smpl", self._on_bodies, rel)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, rel)
+        self.node_stats: dict[str, str] = {}
         self.rgb = rgb
         self.lock = threading.Condition()
         self.results: list[tuple[int, float, int]] = []  # (stamp ns, receive time ns, bodies)
+
+    def _on_diag(self, msg) -> None:
+        for st in msg.status:
+            if st.name == "refit_node: processing":
+                self.node_stats = {kv.key: kv.value for kv in st.values}
 
     def _on_bodies(self, msg) -> None:
         now = time.time_ns()
@@ -197,6 +205,8 @@ def main() -> int:
         else:
             exit_code = proc.returncode
         executor.shutdown()
+        spinner.join(5)
+        client.node.destroy_node()
         rclpy.shutdown(context=ctx)
     delays = np.array([(r[1] - r[0]) / 1e6 for r in results])
     done = np.array(sorted(r[1] for r in results)) / 1e9
@@ -220,6 +230,7 @@ def main() -> int:
         "rss_mb": {"start": round(rss[0] / 2**20, 1), "after_warmup": round(warm / 2**20, 1),
                    "end": round(rss[-1] / 2**20, 1), "max": round(max(rss) / 2**20, 1)},
         "rss_growth_pct_after_warmup": round(100.0 * (rss[-1] - warm) / warm, 2),
+        "node_diagnostics": client.node_stats,
         "crashed": crashed,
         "exit_code_on_sigint": exit_code,
         "node_log": str(log_path),
