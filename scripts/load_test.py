@@ -212,21 +212,24 @@ def main() -> int:
     done = np.array(sorted(r[1] for r in results)) / 1e9
     load_period = float(np.median(np.diff(done))) if len(done) > 2 else None
     p95 = float(np.percentile(delays, 95)) if len(delays) else None
+    ref = load_period if (load_period and p95 is not None) else None
     warm = rss[min(len(rss) - 1, max(1, len(rss) // 10))]  # after the first ~10 % of the run
     report = {
         "duration_s": args.duration,
         "image": args.image or "skimage.data.astronaut (512x512)",
-        "processing_period_s": round(period, 4),
+        # calibration: one frame at a time (sets the publish rate); under_load: median time
+        # between successive outputs while saturated (the period the delays are judged by).
+        "processing_period_s": {"calibration": round(period, 4),
+                                "under_load": None if load_period is None else round(load_period, 4)},
         "publish_rate_hz": round(rate, 2),
         "images_sent": sent,
         "results": len(results),
         "results_with_bodies": int(sum(r[2] > 0 for r in results)),
-        "period_under_load_s": None if load_period is None else round(load_period, 4),
         "delay_ms": None if not len(delays) else {
             "p50": round(float(np.median(delays)), 1), "p95": round(p95, 1),
             "max": round(float(delays.max()), 1)},
-        "p95_delay_in_periods": None if p95 is None else round(p95 / 1000 / period, 2),
-        "delay_bounded_p95_under_2_periods": None if p95 is None else p95 / 1000 < 2 * period,
+        "p95_delay_in_periods": None if ref is None else round(p95 / 1000 / ref, 2),
+        "delay_bounded_p95_under_2_periods": None if ref is None else p95 / 1000 < 2 * ref,
         "rss_mb": {"start": round(rss[0] / 2**20, 1), "after_warmup": round(warm / 2**20, 1),
                    "end": round(rss[-1] / 2**20, 1), "max": round(max(rss) / 2**20, 1)},
         "rss_growth_pct_after_warmup": round(100.0 * (rss[-1] - warm) / warm, 2),

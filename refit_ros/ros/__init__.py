@@ -12,6 +12,8 @@ latest            a latest-only hand-off slot between threads (never queues stal
 node              RefitNode: image -> bodies + markers
 source            CameraSource: video / image folder / image -> Image + CameraInfo
 recorder          Recorder: topics -> ROS 2 MCAP
+mcap_io           MCAP writing shared by the recorder and offline runs (OfflineRecording)
+msgdefs           .msg definitions as MCAP ros2msg schemas
 bringup           several nodes in one process from one YAML (what the launch file starts)
 spin              rclpy init / executor / clean shutdown shared by every entry point
 """

@@ -1,13 +1,12 @@
 """Recorder: camera images, CameraInfo, bodies and mesh markers -> a ROS 2 MCAP file.
 
 Subscriptions are ``raw`` (the CDR bytes as received), so nothing is deserialised and
-re-encoded; schemas are the ``.msg`` definitions (see :mod:`refit_ros.ros.msgdefs`), so
+re-encoded; schemas are the ``.msg`` definitions (see :mod:`refit_ros.ros.mcap_io`), so
 Foxglove, ``ros2 bag`` (MCAP storage) and ``mcap-ros2-support`` can read the file.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from refit_ros.config import Config
-from refit_ros.ros.msgdefs import schema_text, type_name_of
+from refit_ros.ros.mcap_io import McapTopicWriter
 from refit_ros.ros.parameters import config_from_parameters, declare_config_parameters
 
 #: Best effort accepts both reliable and best-effort publishers; depth absorbs bursts.
@@ -53,51 +52,28 @@ class Recorder(Node):
 
     def __init__(self, cfg: Config, path: str | Path, node_name: str = "refit_recorder",
                  **kwargs) -> None:
-        from mcap.writer import CompressionType, Writer
-
         super().__init__(node_name, **kwargs)
         names = declare_config_parameters(self, cfg, ["ros"])
         self.cfg = config_from_parameters(self, cfg, names)
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._file = open(self.path, "wb")
-        self._writer = Writer(self._file, compression=CompressionType.ZSTD)
-        self._writer.start(profile="ros2", library="refit_ros recorder")
-        self._closed = False
-        self.counts: dict[str, int] = {}
-        self._channels: dict[str, int] = {}
+        self.writer = McapTopicWriter(path)
+        self.path = self.writer.path
+        self.counts = self.writer.counts
         for topic, msg_class, qos in recorded_topics(self.cfg):
-            type_name = type_name_of(msg_class)
-            schema = self._writer.register_schema(type_name, "ros2msg",
-                                                  schema_text(type_name).encode())
-            self._channels[topic] = self._writer.register_channel(topic, "cdr", schema)
-            self.counts[topic] = 0
+            self.writer.add_topic(topic, msg_class)
             self.create_subscription(msg_class, topic, self._writer_for(topic), qos, raw=True)
-        self.get_logger().info(f"recording {', '.join(self._channels)} to {self.path}")
+        self.get_logger().info(f"recording {', '.join(self.counts)} to {self.path}")
 
     def _writer_for(self, topic: str):
-        channel = self._channels[topic]
-
         def write(data: bytes) -> None:
-            now = time.time_ns()
-            with self._lock:
-                if self._closed:
-                    return
-                self._writer.add_message(channel, log_time=now, publish_time=now, data=data,
-                                         sequence=self.counts[topic])
-                self.counts[topic] += 1
+            self.writer.write_raw(topic, data, time.time_ns())
 
         return write
 
     def close(self) -> None:
         """Finish the MCAP file (summary + index); later messages are ignored."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._writer.finish()
-            self._file.close()
+        if self.writer.closed:
+            return
+        self.writer.close()
         self.get_logger().info(f"wrote {self.path}: " + ", ".join(
             f"{t} {n}" for t, n in self.counts.items()))
 

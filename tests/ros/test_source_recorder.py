@@ -189,3 +189,35 @@ def test_recorder_writes_mcap_that_reads_back(tmp_path, spinning):
     assert smpl.track_id == 7 and smpl.joints[5].x == 5.0 and abs(smpl.transl[2] - 3.0) < 1e-6
     assert len(got["/r1/human/mesh_markers"][0].markers[0].points) == 3
     assert got["/r1/camera/camera_info"][0].k[0] == 600.0
+
+
+def test_offline_recording_matches_the_live_topics(tmp_path):
+    require_ros()
+    from mcap_ros2.reader import read_ros2_messages
+    from ros_harness import BOX_FACES, BoxPipeline, astronaut, cfg_for
+
+    from refit_ros.geometry.intrinsics import Intrinsics
+    from refit_ros.ros.mcap_io import OfflineRecording
+
+    cfg = cfg_for("/off")
+    rec = OfflineRecording(tmp_path / "offline.mcap", cfg)
+    pipe = BoxPipeline()
+    intr = Intrinsics(500.0, 500.0, 256.0, 256.0, 512, 512)
+    for i, rgb in enumerate([astronaut(), np.zeros((512, 512, 3), np.uint8)]):
+        rec.write_frame(10.0 + i / 30, rgb, intr, pipe.process(rgb, intr))
+    rec.close()
+    got = {}
+    for m in read_ros2_messages(str(tmp_path / "offline.mcap")):
+        got.setdefault(m.channel.topic, []).append((m.schema.name, m.ros_msg))
+    assert {t: [s for s, _ in v] for t, v in got.items()} == {
+        "/off/camera/image_raw": ["sensor_msgs/msg/Image"] * 2,
+        "/off/camera/camera_info": ["sensor_msgs/msg/CameraInfo"] * 2,
+        "/off/human/smpl": ["refit_ros/msg/SMPLArray"] * 2,
+        "/off/human/mesh_markers": ["visualization_msgs/msg/MarkerArray"] * 2}
+    smpl0, smpl1 = (m for _, m in got["/off/human/smpl"])
+    assert len(smpl0.bodies) == 1 and smpl1.bodies == [] and smpl0.header.frame_id == "camera_optical_frame"
+    assert (smpl0.header.stamp.sec, smpl0.header.stamp.nanosec) == (10, 0)
+    info = got["/off/camera/camera_info"][0][1]
+    assert list(info.k) == [500, 0, 256, 0, 500, 256, 0, 0, 1] and info.p[0] == 500
+    (_, add), (_, delete) = got["/off/human/mesh_markers"]
+    assert len(add.markers[0].points) == 3 * len(BOX_FACES) and delete.markers[0].action == 2
