@@ -114,6 +114,8 @@ class TrackingConfig:
     keep_score: float
     max_age: int
     warm_min_iou: float
+    keypoint_gate: float
+    reacquire_distance: float
     accumulate_shape: bool
     one_euro: bool
     one_euro_min_cutoff: float
@@ -124,7 +126,8 @@ class TrackingConfig:
         _positive(self.max_age, "tracking.max_age", allow_zero=True)
         _positive(self.one_euro_min_cutoff, "tracking.one_euro_min_cutoff")
         _positive(self.one_euro_beta, "tracking.one_euro_beta", allow_zero=True)
-        for key in ("iou_threshold", "birth_score", "keep_score", "warm_min_iou"):
+        _positive(self.reacquire_distance, "tracking.reacquire_distance", allow_zero=True)
+        for key in ("iou_threshold", "birth_score", "keep_score", "warm_min_iou", "keypoint_gate"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ConfigError(f"tracking.{key}={getattr(self, key)!r} must be in [0, 1]")
         if self.keep_score > self.birth_score:

@@ -122,7 +122,9 @@ def build_pipeline(cfg: Config, detector=None, model=None) -> RefitPipeline:
     if t.enabled:
         tracker = Tracker(TrackerParams(iou_threshold=t.iou_threshold, birth_score=t.birth_score,
                                         keep_score=t.keep_score, max_age=t.max_age,
-                                        warm_min_iou=t.warm_min_iou))
+                                        warm_min_iou=t.warm_min_iou,
+                                        keypoint_gate=t.keypoint_gate,
+                                        reacquire_distance=t.reacquire_distance))
     settings = PipelineSettings(
         iterations=cfg.model.iterations, warm_start=t.warm_start,
         warm_iterations=t.warm_iterations,

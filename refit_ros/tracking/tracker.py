@@ -1,10 +1,19 @@
 """Detection-to-track association with a life cycle and per-track recurrent state.
 
-Association: cost = 1 - IoU of boxes (plus, when both have keypoints, 1 - OKS-style
-keypoint similarity, averaged), solved globally with SciPy's Hungarian solver and gated
-by ``iou_threshold``. Life cycle with hysteresis: a track is born only from a detection
-scoring at least ``birth_score``; a live track keeps matching down to ``keep_score``;
-it dies after ``max_age`` frames without a match.
+Association, in two stages, each solved globally with SciPy's Hungarian solver:
+
+1. overlap: cost = 1 - IoU of boxes (averaged with 1 - OKS-style keypoint similarity when
+   both have keypoints); a pair is admissible when its IoU reaches ``iou_threshold`` *or*
+   its keypoint similarity reaches ``keypoint_gate`` (raising or lowering the arms changes a
+   person's box far more than their torso and legs, so boxes alone lose people who wave);
+2. re-acquisition: a track left unmatched may take a left-over detection whose box centre
+   is within ``reacquire_distance`` box heights per frame elapsed since the track's last
+   match (fast motion, a flip, a detector glitch, a few missed frames); such a match keeps
+   the id but restarts the fit cold.
+
+Life cycle with hysteresis: a track is born only from a detection scoring at least
+``birth_score``; a live track keeps matching down to ``keep_score``; it dies after
+``max_age`` frames without a match.
 """
 
 from __future__ import annotations
@@ -24,9 +33,14 @@ class TrackerParams:
     birth_score: float = 0.6
     keep_score: float = 0.3
     max_age: int = 10
-    #: A matched box whose IoU with its previous box is below this is a "jump" (cold restart).
-    #: A detection scoring below ``birth_score`` also restarts cold (low confidence).
+    #: A matched box whose IoU with its previous box is below this is a "jump" (cold restart)
+    #: unless its keypoints match (``keypoint_gate``). A detection scoring below
+    #: ``birth_score`` also restarts cold (low confidence).
     warm_min_iou: float = 0.3
+    #: Keypoint similarity (OKS-like, in [0, 1]) that admits a pair whatever the box IoU.
+    keypoint_gate: float = 0.25
+    #: Re-acquisition reach in box heights per elapsed frame (0 = off).
+    reacquire_distance: float = 0.35
 
 
 @dataclasses.dataclass
@@ -101,7 +115,7 @@ def keypoint_similarity(ka: np.ndarray, kb: np.ndarray, box: np.ndarray, min_con
 
 
 class Tracker:
-    """Greedy-free (Hungarian) multi-person tracker with per-track state."""
+    """Hungarian multi-person tracker (overlap, then re-acquisition) with per-track state."""
 
     def __init__(self, params: TrackerParams | None = None) -> None:
         self.params = params or TrackerParams()
@@ -138,22 +152,36 @@ class Tracker:
         live = self.tracks
         if len(boxes) and live:
             iou = box_iou(boxes, np.stack([t.bbox for t in live]))
-            cost = 1.0 - iou
+            oks = np.full_like(iou, np.nan)
             for i in range(len(boxes)):
                 for j, t in enumerate(live):
                     if kps[i] is not None and t.keypoints is not None:
-                        s = keypoint_similarity(kps[i], t.keypoints, t.bbox)
-                        if np.isfinite(s):
-                            cost[i, j] = 0.5 * cost[i, j] + 0.5 * (1.0 - s)
-            rows, cols = linear_sum_assignment(cost)
-            for i, j in zip(rows, cols):
-                if iou[i, j] < p.iou_threshold or scores[i] < p.keep_score:
-                    continue
+                        oks[i, j] = keypoint_similarity(kps[i], t.keypoints, t.bbox)
+            known = np.isfinite(oks)
+            cost = np.where(known, 0.5 * (1.0 - iou) + 0.5 * (1.0 - np.nan_to_num(oks)), 1.0 - iou)
+            close = known & (np.nan_to_num(oks) >= p.keypoint_gate)
+            ok = ((iou >= p.iou_threshold) | close) & (scores[:, None] >= p.keep_score)
+            for i, j in _assign(cost, ok):
                 t = live[j]
-                t.warm_ok = (t.misses == 1 and iou[i, j] >= p.warm_min_iou
+                t.warm_ok = (t.misses == 1 and (iou[i, j] >= p.warm_min_iou or close[i, j])
                              and scores[i] >= p.birth_score and t.state is not None)
-                t.bbox, t.keypoints, t.misses, t.hits = boxes[i].copy(), kps[i], 0, t.hits + 1
+                self._match(t, boxes[i], kps[i])
                 out[i] = t
+            # Re-acquisition of tracks the overlap stage left alone (cold restart).
+            free_d = [i for i in range(len(boxes)) if out[i] is None and scores[i] >= p.keep_score]
+            free_t = [j for j, t in enumerate(live) if t.misses > 0]
+            if p.reacquire_distance > 0 and free_d and free_t:
+                cd = 0.5 * (boxes[free_d, None, :2] + boxes[free_d, None, 2:])
+                tb = np.stack([live[j].bbox for j in free_t])
+                ct = 0.5 * (tb[None, :, :2] + tb[None, :, 2:])
+                h = np.maximum(tb[:, 3] - tb[:, 1], 1.0)[None]
+                dist = np.linalg.norm(cd - ct, axis=-1) / h
+                reach = p.reacquire_distance * np.array([live[j].misses for j in free_t])[None]
+                for a, b in _assign(dist, dist <= reach):
+                    i, t = free_d[a], live[free_t[b]]
+                    t.warm_ok = False
+                    self._match(t, boxes[i], kps[i])
+                    out[i] = t
         for i in range(len(boxes)):
             if out[i] is None and scores[i] >= p.birth_score:
                 t = Track(self._next_id, boxes[i].copy(), kps[i])
@@ -162,3 +190,16 @@ class Tracker:
                 out[i] = t
         self.tracks = [t for t in self.tracks if t.misses <= p.max_age]
         return out
+
+    @staticmethod
+    def _match(t: Track, box: np.ndarray, kps: np.ndarray | None) -> None:
+        t.bbox, t.keypoints, t.misses, t.hits = box.copy(), kps, 0, t.hits + 1
+
+
+def _assign(cost: np.ndarray, admissible: np.ndarray) -> list[tuple[int, int]]:
+    """Minimum-cost assignment restricted to admissible pairs (``N x M`` each)."""
+    if not admissible.any():
+        return []
+    big = float(np.abs(cost[admissible]).max()) * 10.0 + 1e3
+    rows, cols = linear_sum_assignment(np.where(admissible, cost, big))
+    return [(int(i), int(j)) for i, j in zip(rows, cols) if admissible[i, j]]
