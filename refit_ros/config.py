@@ -109,6 +109,7 @@ class TrackingConfig:
     enabled: bool
     warm_start: bool
     warm_iterations: int
+    warm_hidden: str
     iou_threshold: float
     birth_score: float
     keep_score: float
@@ -123,6 +124,7 @@ class TrackingConfig:
 
     def __post_init__(self) -> None:
         _positive(self.warm_iterations, "tracking.warm_iterations", allow_zero=True)
+        _choice(self.warm_hidden, "tracking.warm_hidden", ("keep", "reset"))
         _positive(self.max_age, "tracking.max_age", allow_zero=True)
         _positive(self.one_euro_min_cutoff, "tracking.one_euro_min_cutoff")
         _positive(self.one_euro_beta, "tracking.one_euro_beta", allow_zero=True)

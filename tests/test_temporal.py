@@ -195,3 +195,20 @@ def test_cli_eval_temporal_tiny(tmp_path, capsys):
     assert out["sequences"] == 1 and out["frames_per_sequence"] == 24
     assert set(out["warm_vs_cold"]) >= {"jitter_mm_change", "mpjpe_mm_change",
                                         "model_ms_median_change"}
+
+
+def test_warm_start_state_keeps_or_resets_hidden_and_drops_stale_body(kp_model):
+    from refit_ros.pipeline.models import warm_start_state
+
+    pipe = _pipeline(kp_model, True, 1)
+    pipe.detector.load(_static_frames(2))
+    image = np.zeros((1080, 1280, 3), np.uint8)
+    pipe.process(image, stamp=0.0)
+    track = pipe.tracker.tracks[0]
+    prev, cam = track.state, track.camera
+    kept = warm_start_state(prev, cam, cam)
+    torch.testing.assert_close(kept.cam, prev.cam, rtol=0, atol=1e-5)
+    assert kept.hpose is prev.hpose and kept.joints is prev.joints
+    reset = warm_start_state(prev, cam, cam, betas=prev.betas + 0.1, reset_hidden=True)
+    assert float(reset.hpose.abs().sum()) == 0.0 and float(reset.hcam.abs().sum()) == 0.0
+    assert reset.joints is None  # the cached body belonged to the old shape

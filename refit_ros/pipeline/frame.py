@@ -36,6 +36,7 @@ class PipelineSettings:
     iterations: int = 5
     warm_start: bool = True
     warm_iterations: int = 2
+    warm_hidden: str = "keep"
     max_people: int = 4
     min_score: float = 0.5
     gender: str = "neutral"
@@ -167,7 +168,8 @@ class RefitPipeline:
                 if all(m is not None for m in mean):
                     betas = torch.as_tensor(np.stack(mean), dtype=prev.betas.dtype,
                                             device=prev.betas.device)
-            s = warm_start_state(prev, old_cam, cam_w, betas)
+            s = warm_start_state(prev, old_cam, cam_w, betas,
+                                 reset_hidden=self.settings.warm_hidden == "reset")
             for _ in range(self.settings.warm_iterations):
                 s = self.model.step(s, feat_w, cam_w)
             parts.append((warm, s))

@@ -88,7 +88,8 @@ def recentre_cam(cam: Tensor, old: CropCamera, new: CropCamera) -> Tensor:
     return torch.stack([s, tx, ty], dim=-1)
 
 
-def warm_start_state(prev: Any, old: CropCamera, new: CropCamera, betas: Tensor | None = None) -> Any:
+def warm_start_state(prev: Any, old: CropCamera, new: CropCamera, betas: Tensor | None = None,
+                     reset_hidden: bool = False) -> Any:
     """Last frame's state as the start of this frame's fit (the tracker's warm start).
 
     The crop camera is re-expressed for the new boxes (:func:`recentre_cam`), the shape may
@@ -105,6 +106,9 @@ def warm_start_state(prev: Any, old: CropCamera, new: CropCamera, betas: Tensor 
         The crops ``prev`` was expressed in, and this frame's.
     betas : Tensor, optional
         ``N x K`` shape to start from (default: ``prev.betas``).
+    reset_hidden : bool
+        Zero the GRU hidden states (``tracking.warm_hidden=reset``): the regime the
+        official loop trains in after its initial step (estimate given, hidden states 0).
     """
     changes: dict[str, Any] = {"cam": recentre_cam(prev.cam, old, new)}
     if betas is not None:
@@ -112,4 +116,7 @@ def warm_start_state(prev: Any, old: CropCamera, new: CropCamera, betas: Tensor 
         for cache in ("vertices", "joints"):
             if getattr(prev, cache, None) is not None:
                 changes[cache] = None
+    if reset_hidden:
+        for h in ("hpose", "hshape", "hcam"):
+            changes[h] = torch.zeros_like(getattr(prev, h))
     return dataclasses.replace(prev, **changes)
