@@ -218,8 +218,9 @@ class RefitKpFamily(ModelFamily):
         from refit_ros.body.base import BLAZEPOSE_LANDMARK_NAMES
 
         n = len(BLAZEPOSE_LANDMARK_NAMES)
+        # Not "confidence": that name is a feature (an encoder output) too.
         return (TensorSpec("keypoints", (BATCH_AXIS, n, 2)),
-                TensorSpec("confidence", (BATCH_AXIS, n)))
+                TensorSpec("keypoint_confidence", (BATCH_AXIS, n)))
 
     def feature_names(self, net):
         names = ("landmarks", "confidence", "z")
@@ -238,10 +239,10 @@ class RefitKpFamily(ModelFamily):
         object.__setattr__(twin, "body", graph_skinned_body(net.body))
         return twin
 
-    def encode_graph(self, net, keypoints, confidence):
+    def encode_graph(self, net, keypoints, keypoint_confidence):
         from refit_ros.models.refit_kp.evidence import KeypointEvidence
 
-        return net.encode(KeypointEvidence(keypoints, confidence))
+        return net.encode(KeypointEvidence(keypoints, keypoint_confidence))
 
     def make_features(self, named):
         from refit_ros.models.refit_kp.evidence import KpFeatures
@@ -265,7 +266,7 @@ class RefitKpFamily(ModelFamily):
                              "detector.name=blazepose (box-only detectors suit model.name=refit)")
         kp = torch.as_tensor(np.stack([np.asarray(d.keypoints2d, np.float32) for d in detections]))
         ev = KeypointEvidence.from_full_image(kp, camera.to("cpu"))
-        return {"keypoints": ev.keypoints.numpy(), "confidence": ev.confidence.numpy()}
+        return {"keypoints": ev.keypoints.numpy(), "keypoint_confidence": ev.confidence.numpy()}
 
 
 FAMILIES: dict[str, type[ModelFamily]] = {"refit": RefitFamily, "refit_kp": RefitKpFamily}

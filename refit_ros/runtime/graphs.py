@@ -124,6 +124,9 @@ def signatures(net: nn.Module, family: ModelFamily,
     """
     feats = tuple(TensorSpec(n, (BATCH_AXIS,) + tuple(feature_shapes[n]))
                   for n in family.feature_names(net))
+    clash = {s.name for s in family.encoder_inputs(net)} & {s.name for s in feats}
+    if clash:  # ONNX names are single-assignment: an input cannot also be an output
+        raise ValueError(f"{family.name}: encoder inputs and features share names {sorted(clash)}")
     cam = camera_specs()
     st = state_specs(net)
     state_out = tuple(n + NEXT for n in STATE_NAMES)
