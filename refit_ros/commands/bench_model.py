@@ -38,17 +38,21 @@ def _timer(fn: Callable[[], object], device: torch.device, warmup: int,
            repeats: int) -> dict[str, float]:
     for _ in range(warmup):
         fn()
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         times.append((time.perf_counter() - t0) * 1e3)
+        cpu.append((time.process_time() - c0) * 1e3)
+    # cpu_ms (all threads of this process) barely depends on other load on the machine;
+    # on an idle machine wall time is about cpu_ms / threads for well-parallelised stages.
     return {"median_ms": float(np.median(times)), "p95_ms": float(np.percentile(times, 95)),
-            "min_ms": float(min(times)), "repeats": repeats}
+            "min_ms": float(min(times)), "cpu_median_ms": float(np.median(cpu)),
+            "repeats": repeats}
 
 
 def _macs(fn: Callable[[], object]) -> float:
