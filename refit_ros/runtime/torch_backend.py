@@ -28,6 +28,12 @@ log = logging.getLogger(__name__)
 CAPTURED_STAGES = ("init", "step", "body")
 
 
+def _version(t: Tensor) -> int:
+    """In-place modification counter (inference tensors, e.g. features encoded under
+    ``torch.inference_mode``, have none: identity alone decides for them)."""
+    return -1 if t.is_inference() else t._version
+
+
 class _CapturedStage:
     """One stage captured per batch size; replays with static input/output buffers."""
 
@@ -58,7 +64,7 @@ class _CapturedStage:
             outputs = self.module(*args)
         self.pool = graph.pool()
         self.graphs[batch] = (graph, static, tuple(outputs))
-        self._bound[batch] = {n: (feeds[n], feeds[n]._version) for n in self.input_names}
+        self._bound[batch] = {n: (feeds[n], _version(feeds[n])) for n in self.input_names}
 
     def __call__(self, feeds: Mapping[str, Tensor]) -> tuple[Tensor, ...]:
         batch = int(feeds[self.input_names[0]].shape[0])
@@ -69,9 +75,9 @@ class _CapturedStage:
         for n in self.input_names:
             src = feeds[n]
             prev = bound.get(n)
-            if prev is None or prev[0] is not src or prev[1] != src._version:
+            if prev is None or prev[0] is not src or prev[1] != _version(src):
                 static[n].copy_(src)
-                bound[n] = (src, src._version)
+                bound[n] = (src, _version(src))
         graph.replay()
         return tuple(o.clone() for o in outputs)
 
