@@ -88,7 +88,7 @@ def export_for_fixture(fx: Fixture, model, export_dir: str | Path | None,
     from refit_ros.runtime.export import ExportError, export_onnx, load_export
 
     weights = fixture_weights_source(fx)
-    out = Path(export_dir) if export_dir else Path(tempfile.mkdtemp(prefix="refit-parity-"))
+    out = Path(export_dir) if export_dir else Path(tempfile.mkdtemp(prefix="refit-export-"))
     try:
         manifest = load_export(out, {"model": "refit", "backbone": fx.backbone})
         if manifest.weights.get("sha256") == weights["sha256"]:
@@ -143,6 +143,8 @@ def run_backend_parity(fixture_dir: str | Path, backend: str, device: str = "cpu
                        vs_torch_atol: float = VS_TORCH_ATOL, precision: str = "fp32"):
     """Parity of ``backend`` (``onnxruntime`` or ``tensorrt``) on a fixture.
 
+    Without ``export_dir`` the export goes to a temporary folder removed afterwards.
+
     Returns
     -------
     refit_ros.parity.ParityReport
@@ -152,6 +154,12 @@ def run_backend_parity(fixture_dir: str | Path, backend: str, device: str = "cpu
                                   build_fixture_model, compare)
     from refit_ros.runtime.backends import onnxruntime_backend, tensorrt_backend
 
+    if export_dir is None:
+        with tempfile.TemporaryDirectory(prefix="refit-parity-") as tmp:
+            report = run_backend_parity(fixture_dir, backend, device, tmp, vs_torch_atol,
+                                        precision)
+            report.export_dir = f"{tmp} (temporary, removed)"
+            return report
     t0 = time.perf_counter()
     fx = load_fixture(fixture_dir)
     model, weights = build_fixture_model(fx, "cpu")
