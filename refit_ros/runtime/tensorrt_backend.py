@@ -245,7 +245,10 @@ def build_engine(onnx_path: str | Path, precision: str, profile: Profile,
     trt = require_tensorrt()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)  # explicit batch is the only mode in TensorRT 10
+    major = int(trt.__version__.split(".")[0])
+    # Explicit batch is the only mode from TensorRT 10; 8.x must ask for it.
+    flags = 0 if major >= 10 else 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+    network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(os.fspath(onnx_path)):
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
