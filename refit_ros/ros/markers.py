@@ -40,16 +40,26 @@ def mesh_marker(vertices: np.ndarray, faces: np.ndarray, header, mid: int,
         Marker id (namespace :data:`NAMESPACE`).
     """
     from geometry_msgs.msg import Point
+
+    m = _mesh_shell(header, mid, rgb, alpha)
+    m.points = [Point(x=x, y=y, z=z) for x, y, z in triangle_points(vertices, faces).tolist()]
+    return m
+
+
+def triangle_points(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """``3F x 3`` float64: the corners of every face, in order (a TRIANGLE_LIST)."""
+    return np.asarray(vertices, dtype=np.float64)[np.asarray(faces, dtype=np.int64).reshape(-1)]
+
+
+def _mesh_shell(header, mid: int, rgb: tuple[float, float, float], alpha: float):
     from visualization_msgs.msg import Marker
 
-    tri = np.asarray(vertices, dtype=np.float64)[np.asarray(faces, dtype=np.int64).reshape(-1)]
     m = Marker(header=header, ns=NAMESPACE, id=int(mid), type=Marker.TRIANGLE_LIST,
                action=Marker.ADD)
     m.pose.orientation.w = 1.0
     m.scale.x = m.scale.y = m.scale.z = 1.0
     m.color.r, m.color.g, m.color.b = (float(c) for c in rgb)
     m.color.a = float(alpha)
-    m.points = [Point(x=x, y=y, z=z) for x, y, z in tri.tolist()]
     return m
 
 
@@ -85,6 +95,35 @@ class MeshMarkers:
         out.markers.extend(delete_marker(header, mid) for mid in sorted(self._live - now))
         self._live = now
         return out
+
+    def frame_cdr(self, result: FrameResult, header) -> bytes:
+        """:meth:`frame` already serialised (CDR bytes for ``publish`` / MCAP), built in
+        milliseconds instead of ~0.15 s of Python per body (see :mod:`.cdr_points`)."""
+        from geometry_msgs.msg import Point
+        from rclpy.serialization import serialize_message
+        from visualization_msgs.msg import MarkerArray
+
+        from refit_ros.ros.cdr_points import CdrSpliceError, sentinel, splice_points
+
+        live = set(self._live)
+        out, tris, now = MarkerArray(), [], set()
+        for i, body in enumerate(result.bodies):
+            if body.vertices is None:
+                continue
+            mid = marker_id(body.track_id, i)
+            now.add(mid)
+            m = _mesh_shell(header, mid, track_color(body.track_id), 0.9)
+            x, y, z = sentinel(len(tris))
+            m.points = [Point(x=x, y=y, z=z)]
+            out.markers.append(m)
+            tris.append(triangle_points(body.vertices, result.faces))
+        out.markers.extend(delete_marker(header, mid) for mid in sorted(live - now))
+        try:
+            data = splice_points(serialize_message(out), tris)
+        except CdrSpliceError:  # unexpected layout (e.g. big-endian host): the slow path
+            return serialize_message(self.frame(result, header))
+        self._live = now
+        return data
 
     def clear(self, header):
         """``MarkerArray`` deleting everything published so far (e.g. on shutdown)."""

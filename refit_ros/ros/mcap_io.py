@@ -15,7 +15,7 @@ from refit_ros.ros.msgdefs import schema_text, type_name_of
 
 
 class McapTopicWriter:
-    """An MCAP file (zstd chunks) with one channel per registered topic. Thread-safe."""
+    """An MCAP file (lz4 chunks) with one channel per registered topic. Thread-safe."""
 
     def __init__(self, path: str | Path) -> None:
         from mcap.writer import CompressionType, Writer
@@ -23,7 +23,8 @@ class McapTopicWriter:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "wb")
-        self._writer = Writer(self._file, compression=CompressionType.ZSTD)
+        # lz4: ~5x faster than zstd; a 30 fps 1080p camera is ~180 MB/s of raw images.
+        self._writer = Writer(self._file, compression=CompressionType.LZ4)
         self._writer.start(profile="ros2", library="refit_ros")
         self._lock = threading.Lock()
         self._channels: dict[str, int] = {}
@@ -117,7 +118,7 @@ class OfflineRecording:
         w.write(self._topics["image"], numpy_to_image(rgb, "rgb8", header), ns)
         w.write(self._topics["info"], info, ns)
         w.write(self._topics["smpl"], frame_result_to_msg(result, header), ns)
-        w.write(self._topics["markers"], self._markers.frame(result, header), ns)
+        w.write_raw(self._topics["markers"], self._markers.frame_cdr(result, header), ns)
 
     def close(self) -> None:
         self.writer.close()

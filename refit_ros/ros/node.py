@@ -250,7 +250,7 @@ class RefitNode(LifecycleNode):
         self._last_stamp = stamp
         result = self._pipeline.process(rgb, intr, stamp)
         self._smpl_pub.publish(frame_result_to_msg(result, msg.header))
-        # Mesh markers cost ~0.1 s of Python per body: build them only for a listener.
+        # Mesh markers are megabytes per body: build them only for a listener.
         if self.cfg.ros.publish_markers and self._marker_pub.get_subscription_count() > 0:
             self._marker_jobs.put((result, msg.header))
         self._set_status("processing", OK, "ok")
@@ -301,7 +301,7 @@ class RefitNode(LifecycleNode):
             if job is None:
                 return
             try:
-                self._marker_pub.publish(markers.frame(*job))
+                self._marker_pub.publish(markers.frame_cdr(*job))  # serialised: fast path
             except Exception as exc:  # noqa: BLE001 - markers are best effort
                 self._report("markers", ERROR, f"mesh markers failed: {exc!r}", exc_info=exc)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -41,7 +42,7 @@ def recorded_topics(cfg: Config) -> list[tuple[str, type, QoSProfile]]:
 
 
 class Recorder(Node):
-    """Writes every message of :func:`recorded_topics` to ``path`` (MCAP, zstd chunks).
+    """Writes every message of :func:`recorded_topics` to ``path`` (MCAP, lz4 chunks).
 
     Parameters
     ----------
@@ -60,7 +61,10 @@ class Recorder(Node):
         self.counts = self.writer.counts
         for topic, msg_class, qos in recorded_topics(self.cfg):
             self.writer.add_topic(topic, msg_class)
-            self.create_subscription(msg_class, topic, self._writer_for(topic), qos, raw=True)
+            # One callback group per topic: a stream of big images must not starve the
+            # bodies (a shared group ran only the image callback while images kept coming).
+            self.create_subscription(msg_class, topic, self._writer_for(topic), qos, raw=True,
+                                     callback_group=MutuallyExclusiveCallbackGroup())
         self.get_logger().info(f"recording {', '.join(self.counts)} to {self.path}")
 
     def _writer_for(self, topic: str):

@@ -130,3 +130,32 @@ def test_intrinsics_from_camera_info():
         intrinsics_from_camera_info(_info([0] * 9), 640, 480)
     with pytest.raises(IntrinsicsError, match="non-finite"):
         intrinsics_from_camera_info(_info([np.nan] + K[1:]), 640, 480)
+
+
+def test_serialised_markers_equal_the_message_path():
+    from rclpy.serialization import deserialize_message, serialize_message
+    from visualization_msgs.msg import MarkerArray
+
+    from refit_ros.pipeline.types import FrameResult
+    from refit_ros.geometry.intrinsics import Intrinsics
+    from refit_ros.ros.markers import MeshMarkers
+
+    rng = np.random.default_rng(1)
+    verts, faces = rng.normal(size=(500, 3)), rng.integers(0, 500, (900, 3))
+
+    def frame(ids):
+        bodies = []
+        for t in ids:
+            b = _body(t)
+            b.vertices = verts + t
+            bodies.append(b)
+        return FrameResult(bodies=bodies, faces=faces, intrinsics=Intrinsics.fallback(8, 8),
+                           timings_ms={})
+
+    slow, fast = MeshMarkers(), MeshMarkers()
+    for k, ids in enumerate([[3, -1, 7], [7], [], [2, 5]]):
+        header = _header(20 + k, frame="f" * (k + 1))  # vary string lengths (alignment)
+        # (round trip: float32 colours compare equal only after serialisation)
+        want = deserialize_message(serialize_message(slow.frame(frame(ids), header)), MarkerArray)
+        got = deserialize_message(fast.frame_cdr(frame(ids), header), MarkerArray)
+        assert got == want
