@@ -64,6 +64,8 @@ def rig(executor):
     yield build
     for n in made:
         executor.remove_node(n)
+    time.sleep(0.1)  # let callbacks already handed to the executor finish
+    for n in made:
         n.destroy_node()
 
 

@@ -42,6 +42,8 @@ def spinning(executor):
     yield add
     for n in nodes:
         executor.remove_node(n)
+    time.sleep(0.1)  # let callbacks already handed to the executor finish
+    for n in nodes:
         n.destroy_node()
 
 
