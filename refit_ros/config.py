@@ -110,6 +110,8 @@ class TrackingConfig:
     warm_start: bool
     warm_iterations: int
     warm_hidden: str
+    warm_max_error: float
+    warm_check_frames: int
     iou_threshold: float
     birth_score: float
     keep_score: float
@@ -125,6 +127,8 @@ class TrackingConfig:
     def __post_init__(self) -> None:
         _positive(self.warm_iterations, "tracking.warm_iterations", allow_zero=True)
         _choice(self.warm_hidden, "tracking.warm_hidden", ("keep", "reset"))
+        _positive(self.warm_max_error, "tracking.warm_max_error", allow_zero=True)
+        _positive(self.warm_check_frames, "tracking.warm_check_frames")
         _positive(self.max_age, "tracking.max_age", allow_zero=True)
         _positive(self.one_euro_min_cutoff, "tracking.one_euro_min_cutoff")
         _positive(self.one_euro_beta, "tracking.one_euro_beta", allow_zero=True)

@@ -184,7 +184,8 @@ def test_cli_eval_temporal_tiny(tmp_path, capsys):
     torch.manual_seed(0)
     weights = save_refit_kp(RefitKp(OpenBody()).eval(), tmp_path / "w.pt")
     assert main(["eval", "temporal", "--weights", str(weights), "--sequences", "1",
-                 "--frames", "24", "--threads", "1", "--one-euro-cutoffs", "2", "--json"]) == 0
+                 "--frames", "24", "--threads", "1", "--one-euro-cutoffs", "2", "--json",
+                 "--set", "tracking.warm_max_error=0"]) == 0  # untrained net: never fits well
     out = json.loads(capsys.readouterr().out)
     names = [m["mode"] for m in out["modes"]]
     assert names[:3] == ["cold", "warm", "cold+one_euro"]
@@ -212,3 +213,53 @@ def test_warm_start_state_keeps_or_resets_hidden_and_drops_stale_body(kp_model):
     reset = warm_start_state(prev, cam, cam, betas=prev.betas + 0.1, reset_hidden=True)
     assert float(reset.hpose.abs().sum()) == 0.0 and float(reset.hcam.abs().sum()) == 0.0
     assert reset.joints is None  # the cached body belonged to the old shape
+
+
+class _ScriptedErrors(_CountingModel):
+    """Counting model whose ``fit_error`` is scripted: warm fits (hidden states non-zero
+    after a warm step) report ``warm_err``, cold fits 0.01."""
+
+    def __init__(self, inner, warm_err):
+        super().__init__(inner)
+        self.warm_err = warm_err
+
+    def fit_error(self, state, features, camera):
+        return torch.full((state.pose6d.shape[0],), self.warm_err)
+
+
+def test_fit_quality_check_refits_cold_after_consecutive_poor_warm_fits(kp_model):
+    image = np.zeros((1080, 1280, 3), np.uint8)
+
+    def run(warm_err, check_frames):
+        model = _ScriptedErrors(kp_model, warm_err)
+        settings = PipelineSettings(iterations=3, warm_iterations=1, warm_max_error=0.05,
+                                    warm_check_frames=check_frames)
+        pipe = RefitPipeline(ReplayDetector(), model, settings, Tracker(TrackerParams()))
+        pipe.detector.load(_static_frames(5))
+        recs = run_frames(pipe, [(k / 30, image) for k in range(5)], None)
+        return model.inits, [r.warm[0] for r in recs]
+
+    # good warm fits: one cold start, then warm
+    assert run(0.01, 2) == (1, [False, True, True, True, True])
+    # poor warm fits (scripted 0.2 > 0.05; the cold fit scores 0.2 as well here, so it is
+    # fitted but not taken): cold refits on frames 2 and 4, the second poor frame in a row
+    inits, warm = run(0.2, 2)
+    assert inits == 3 and warm == [False, True, True, True, True]
+
+
+def test_fit_quality_check_takes_the_better_cold_fit(kp_model):
+    image = np.zeros((1080, 1280, 3), np.uint8)
+
+    class ColdIsBetter(_CountingModel):
+        def fit_error(self, state, features, camera):
+            # the first call of a frame scores the warm fit, the second the cold refit
+            self.calls = getattr(self, "calls", 0) + 1
+            return torch.full((state.pose6d.shape[0],), 0.2 if self.calls % 2 else 0.01)
+
+    model = ColdIsBetter(kp_model)
+    settings = PipelineSettings(iterations=3, warm_iterations=1, warm_max_error=0.05,
+                                warm_check_frames=1)
+    pipe = RefitPipeline(ReplayDetector(), model, settings, Tracker(TrackerParams()))
+    pipe.detector.load(_static_frames(3))
+    recs = run_frames(pipe, [(k / 30, image) for k in range(3)], None)
+    assert model.inits == 3 and [r.warm[0] for r in recs] == [False, False, False]

@@ -127,6 +127,9 @@ class FrameRecord:
         ``track_id -> bool``: fitted from the previous frame's state.
     model_ms, iterate_ms : float
         ``encode + iterate`` and ``iterate`` stage times (NaN without people).
+    fit2d : dict
+        ``track_id -> (12,)`` projected limb joints vs detector landmarks, fractions of the
+        box height (:func:`refit_ros.evaluation.video.joint_errors`; NaN where not confident).
     """
 
     joints: dict[int, np.ndarray]
@@ -134,6 +137,7 @@ class FrameRecord:
     warm: dict[int, bool]
     model_ms: float
     iterate_ms: float
+    fit2d: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 def run_frames(pipeline, frames: Iterable[tuple[float, np.ndarray]],
@@ -146,6 +150,8 @@ def run_frames(pipeline, frames: Iterable[tuple[float, np.ndarray]],
     frames : iterable of (stamp, image)
     intrinsics : Intrinsics or None
     """
+    from refit_ros.evaluation.video import joint_errors
+
     pipeline.reset()
     out = []
     for stamp, image in frames:
@@ -160,6 +166,7 @@ def run_frames(pipeline, frames: Iterable[tuple[float, np.ndarray]],
             rec.boxes[b.track_id] = np.asarray(b.bbox, np.float64)
             t = live.get(b.track_id)
             rec.warm[b.track_id] = bool(warm_on and t is not None and t.warm_ok)
+            rec.fit2d[b.track_id] = joint_errors(b.joints, b.keypoints2d, b.bbox, res.intrinsics)
         if res.bodies:
             tm = res.timings_ms
             rec.model_ms = tm.get("encode", 0.0) + tm.get("iterate", 0.0)
@@ -241,6 +248,12 @@ class ModeResult:
     warm_fraction : float
         Person-frames fitted from the previous state.
     id_switches : int
+    root_error_mm : float or None
+        Synthetic only: mean distance of the predicted pelvis to the true one in the camera
+        frame (translation/depth error; MPJPE does not see it).
+    fit2d_median : float or None
+        Median distance of the projected limb joints to the detector's confident landmarks
+        (fraction of box height; the fitter's input, so a fit-quality check, not accuracy).
     """
 
     mode: str
@@ -257,6 +270,17 @@ class ModeResult:
     iterate_ms_median: float
     warm_fraction: float
     id_switches: int
+    fit2d_median: float | None = None
+    root_error_mm: float | None = None
+
+
+def _fit2d(records_all: Sequence[Sequence[FrameRecord]]) -> float | None:
+    v = [e for recs in records_all for r in recs for e in r.fit2d.values()]
+    if not v:
+        return None
+    v = np.concatenate(v)
+    v = v[np.isfinite(v)]
+    return round(float(np.median(v)), 4) if v.size else None
 
 
 def _r(x: float | None, nd: int = 2) -> float | None:
@@ -388,7 +412,7 @@ def evaluate_temporal_synthetic(pipelines: dict[str, Any], seqs, seed: int,
     modes = []
     for name, recs in records.items():
         per = [_best_track(r) for r in recs]
-        err, pa, jit, acc, rjit, racc, curves = [], [], [], [], [], [], []
+        err, pa, jit, acc, rjit, racc, curves, root = [], [], [], [], [], [], [], []
         warm = [w for r in recs for f in r for w in f.warm.values()]
         for s, (j, valid, _) in enumerate(per):
             if valid.any():
@@ -396,6 +420,7 @@ def evaluate_temporal_synthetic(pipelines: dict[str, Any], seqs, seed: int,
                 gj = torch.as_tensor(gt[s][valid])
                 err.append(mpjpe(pj, gj).numpy())
                 pa.append(pa_mpjpe(pj, gj).numpy())
+                root.append(np.linalg.norm(j[valid, 0] - gt[s][valid, 0], axis=-1) * 1000.0)
             rel = root_relative(j)
             jit.append(jitter(rel, valid))
             acc.append(acceleration_error(rel, gt_rel[s], valid))
@@ -414,7 +439,8 @@ def evaluate_temporal_synthetic(pipelines: dict[str, Any], seqs, seed: int,
             lag_frames=_r(lag_from_curve(c)), model_ms_median=_r(model_ms, 3),
             iterate_ms_median=_r(iterate_ms, 3),
             warm_fraction=_r(float(np.mean(warm)) if warm else 0.0, 4),
-            id_switches=int(sum(sw for _, _, sw in per))))
+            id_switches=int(sum(sw for _, _, sw in per)), fit2d_median=_fit2d(recs),
+            root_error_mm=_r(float(np.concatenate(root).mean()) if root else float("nan"))))
     any_pipe = next(iter(pipelines.values()))
     motions: dict[str, int] = {}
     for m in seqs.motion:
@@ -521,7 +547,7 @@ def evaluate_temporal_video(pipelines: dict[str, Any], detections: dict[float, l
             lag_frames=_r(lag_from_curve(c)), model_ms_median=_r(model_ms, 3),
             iterate_ms_median=_r(iterate_ms, 3),
             warm_fraction=_r(float(np.mean(warm)) if warm else 0.0, 4),
-            id_switches=count_id_switches(recs)["switches"]))
+            id_switches=count_id_switches(recs)["switches"], fit2d_median=_fit2d([recs])))
     counts = np.array([len(f.joints) for f in records["cold"]])
     any_pipe = next(iter(pipelines.values()))
     return TemporalVideoResult(

@@ -128,6 +128,7 @@ def build_pipeline(cfg: Config, detector=None, model=None) -> RefitPipeline:
     settings = PipelineSettings(
         iterations=cfg.model.iterations, warm_start=t.warm_start,
         warm_iterations=t.warm_iterations, warm_hidden=t.warm_hidden,
+        warm_max_error=t.warm_max_error, warm_check_frames=t.warm_check_frames,
         max_people=cfg.detector.max_people, min_score=cfg.detector.min_score,
         gender=cfg.body.gender, accumulate_shape=t.accumulate_shape, one_euro=t.one_euro,
         one_euro_min_cutoff=t.one_euro_min_cutoff, one_euro_beta=t.one_euro_beta)

@@ -78,5 +78,17 @@ class RefitKpModel:
     def step(self, state, features, camera: CropCamera):
         return self.net.step(state, features, camera)
 
+    def fit_error(self, state, features, camera: CropCamera) -> Tensor:
+        """How far each fit is from its evidence: ``N`` mean distances between the fitted
+        landmark points and the detected landmarks with confidence > 0.5, as a fraction of
+        the crop side (0 when none is confident)."""
+        net = self.net
+        markers = state.joints[:, -net.num_markers:] if state.joints is not None else \
+            net.pose_body(state.pose6d, state.betas)[2]
+        p = camera.project_to_crop(markers, state.cam)
+        d = (p - features.landmarks * net.config.stride).norm(dim=-1) / camera.crop_size
+        w = (features.confidence > 0.5).to(d.dtype)
+        return (d * w).sum(-1) / w.sum(-1).clamp(min=1.0)
+
     def rotmat(self, state) -> Tensor:
         return state.rotmat

@@ -37,6 +37,8 @@ class PipelineSettings:
     warm_start: bool = True
     warm_iterations: int = 2
     warm_hidden: str = "keep"
+    warm_max_error: float = 0.0
+    warm_check_frames: int = 2
     max_people: int = 4
     min_score: float = 0.5
     gender: str = "neutral"
@@ -153,11 +155,7 @@ class RefitPipeline:
         cold = [i for i in range(n) if i not in warm]
         parts: list[tuple[list[int], Any]] = []
         if cold:
-            cam_c, feat_c = select(camera, cold), select(features, cold)
-            s = self.model.init_state(feat_c, cam_c)
-            for _ in range(self.settings.iterations):
-                s = self.model.step(s, feat_c, cam_c)
-            parts.append((cold, s))
+            parts.append((cold, self._cold(features, camera, cold)))
         if warm and self.settings.warm_iterations >= 0:
             cam_w, feat_w = select(camera, warm), select(features, warm)
             prev = concat([tracks[i].state for i in warm])
@@ -172,11 +170,58 @@ class RefitPipeline:
                                  reset_hidden=self.settings.warm_hidden == "reset")
             for _ in range(self.settings.warm_iterations):
                 s = self.model.step(s, feat_w, cam_w)
-            parts.append((warm, s))
+            parts.append((warm, self._check_warm(s, features, camera, warm, tracks)))
         order = [i for idx, _ in parts for i in idx]
         merged = concat([s for _, s in parts]) if len(parts) > 1 else parts[0][1]
         inverse = np.argsort(order)
         return select(merged, inverse.tolist()) if order != list(range(n)) else merged
+
+    def _cold(self, features: Any, camera: CropCamera, index: Sequence[int]) -> Any:
+        """Fit people ``index`` from the mean body (``iterations`` steps)."""
+        cam_c, feat_c = select(camera, index), select(features, index)
+        s = self.model.init_state(feat_c, cam_c)
+        for _ in range(self.settings.iterations):
+            s = self.model.step(s, feat_c, cam_c)
+        return s
+
+    def _check_warm(self, state: Any, features: Any, camera: CropCamera, warm: list[int],
+                    tracks: Sequence[Track | None]) -> Any:
+        """Refit cold the warm-started people whose fit no longer explains their evidence.
+
+        A warm start that went wrong (a mirrored body after a left/right swap in the
+        detections, a drift, a lag behind fast motion) shows as a large distance between
+        the fitted landmark points and the detected ones (``fit_error`` of the model, as a
+        fraction of the crop side). After ``tracking.warm_check_frames`` consecutive warm
+        frames above ``tracking.warm_max_error`` the person is also fitted cold and the fit
+        that explains the detections better is kept; a kept cold fit counts as a cold frame
+        (``warm_ok`` False). Waiting for a second frame leaves one-frame detector glitches
+        (a swap, an outlier) to the steadier warm fit instead of following them.
+        """
+        limit = self.settings.warm_max_error
+        fit_error = getattr(self.model, "fit_error", None)
+        if limit <= 0 or fit_error is None:
+            return state
+        err = fit_error(state, select(features, warm), select(camera, warm))
+        bad = []
+        for k, i in enumerate(warm):
+            t = tracks[i]
+            t.poor_fits = t.poor_fits + 1 if float(err[k]) > limit else 0
+            if t.poor_fits >= self.settings.warm_check_frames:
+                bad.append(k)
+        if not bad:
+            return state
+        index = [warm[k] for k in bad]
+        cold = self._cold(features, camera, index)
+        cold_err = fit_error(cold, select(features, index), select(camera, index))
+        take = {k: j for j, k in enumerate(bad) if float(cold_err[j]) < float(err[k])}
+        for k in bad:  # checked: wait another warm_check_frames before refitting again
+            tracks[warm[k]].poor_fits = 0
+        if not take:
+            return state
+        for k in take:
+            tracks[warm[k]].warm_ok = False
+        rows = [len(warm) + take[k] if k in take else k for k in range(len(warm))]
+        return select(concat([state, cold]), rows)
 
     def _bodies(self, state: Any, camera: CropCamera, dets: Sequence[Any],
                 tracks: Sequence[Track | None], stamp: float) -> list[Body]:

@@ -67,6 +67,8 @@ class Track:
         The crop camera ``state`` is expressed in (its box and intrinsics).
     mean_betas : ndarray or None
         The accumulated shape (see :meth:`add_betas`).
+    poor_fits : int
+        Consecutive warm frames whose fit missed the detections (``tracking.warm_max_error``).
     """
 
     track_id: int
@@ -80,6 +82,7 @@ class Track:
     warm_ok: bool = False
     camera: Any = None
     mean_betas: np.ndarray | None = None
+    poor_fits: int = 0
 
     def add_betas(self, betas: np.ndarray, weight: float) -> np.ndarray:
         """Accumulate this frame's shape; returns the track's current mean shape."""

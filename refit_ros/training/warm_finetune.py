@@ -81,6 +81,8 @@ class WarmFinetuneConfig:
         Steps per warm frame, drawn per batch from this set.
     fps_range : tuple of float
         Frame rate of the sequences (uniform per batch).
+    landmark_bias : float
+        :attr:`SequenceConfig.landmark_bias` of the training sequences.
     cold_batch : int
         Single-frame cold samples per step (0 = none).
     cold_weight, warm_weight : float
@@ -90,15 +92,16 @@ class WarmFinetuneConfig:
     seed: int = 4242
     minutes: float = 14.0
     max_steps: int = 100_000
-    lr: float = 2e-4
+    lr: float = 1e-4
     lr_min: float = 1e-5
     warmup_steps: int = 30
     grad_clip: float = 4.0
     seq_batch: int = 32
     scored_frames: int = 3
-    burn_in: tuple[int, int] = (0, 8)
-    warm_iterations: tuple[int, ...] = (1, 2, 3)
+    burn_in: tuple[int, int] = (0, 10)
+    warm_iterations: tuple[int, ...] = (1, 2)
     fps_range: tuple[float, float] = (10.0, 30.0)
+    landmark_bias: float = 0.0
     cold_batch: int = 64
     cold_weight: float = 1.0
     warm_weight: float = 1.0
@@ -198,7 +201,8 @@ def finetune(model: RefitKp, train: TrainConfig, cfg: WarmFinetuneConfig,
         burn = int(rng_meta.integers(cfg.burn_in[0], cfg.burn_in[1] + 1))
         iters = int(rng_meta.choice(cfg.warm_iterations))
         fps = float(rng_meta.uniform(*cfg.fps_range))
-        seq_cfg = SequenceConfig(frames=1 + burn + cfg.scored_frames, fps=fps, dropout_rate=0.0)
+        seq_cfg = SequenceConfig(frames=1 + burn + cfg.scored_frames, fps=fps, dropout_rate=0.0,
+                                 landmark_bias=cfg.landmark_bias)
         seqs = SequenceSampler(body, train.data, seq_cfg).sample(
             batch_rng(cfg.seed, step, TEMPORAL_TRAIN_STREAM), cfg.seq_batch)
         verts = _sequence_vertices(body, seqs, vids)
@@ -271,8 +275,16 @@ def main(argv=None) -> int:
     train = load_train_config(args.train_config)
     from refit_ros.body import create_body_model
 
+    from torch.torch_version import TorchVersion
+
     torch.set_num_threads(cfg.threads)
-    model = load_refit_kp(create_body_model(train.body), args.weights)
+    # trainer outputs of older runs record torch.__version__ as a TorchVersion
+    with torch.serialization.safe_globals([TorchVersion]):
+        model = load_refit_kp(create_body_model(train.body), args.weights)
+    model.meta = dict(getattr(model, "meta", {}) or {})
+    model.meta["torch"] = str(model.meta.get("torch", torch.__version__))
+    model.meta["warm_finetune_command"] = "python -m refit_ros.training.warm_finetune " + \
+        " ".join(argv if argv is not None else __import__("sys").argv[1:])
     path = finetune(model, train, cfg, args.out)
     print(path)
     return 0
