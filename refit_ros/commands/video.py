@@ -51,9 +51,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"refit-ros video: {exc}", file=sys.stderr)
         return 2
 
-    from refit_ros.pipeline import build_pipeline
+    from refit_ros.pipeline import ModelFileError, build_pipeline
 
-    pipeline = build_pipeline(cfg)
+    try:
+        pipeline = build_pipeline(cfg)
+    except ModelFileError as exc:
+        print(f"refit-ros video: {exc}", file=sys.stderr)
+        return 2
     options = RunOptions(
         out_dir=args.out,
         max_frames=args.max_frames,
