@@ -3,9 +3,10 @@
 
 Prints one JSON object (FPS of the full ``render_overlay`` call: rasterise, shade, blend,
 boxes). The bodies are ellipsoid mannequins (``--detail 1``: ~6,700 vertices each,
-``--detail 2``: ~12,800), placed so one partly hides the other.
+``--detail 2``: ~12,800) or, with ``--body open``, the shipped open body in its zero pose,
+placed so one partly hides the other.
 
-    .venv/bin/python scripts/bench_render.py [--width 640 --height 480 --frames 50]
+    .venv/bin/python scripts/bench_render.py [--body open] [--width 640 --height 480]
 """
 
 from __future__ import annotations
@@ -25,15 +26,34 @@ from refit_ros.render.overlay import OverlayStyle, render_overlay
 from refit_ros.render.primitives import mannequin
 
 
-def _frame(width: int, height: int, detail: int) -> tuple[np.ndarray, FrameResult]:
+def _open_body() -> tuple[np.ndarray, np.ndarray]:
+    """The open body in its zero pose, turned to face the camera, feet at the origin."""
+    import torch
+
+    from refit_ros.body.open_body import OpenBody
+
+    body = OpenBody()
+    rot = torch.eye(3).repeat(1, 24, 1, 1)
+    rot[0, 0] = torch.diag(torch.tensor([1.0, -1.0, -1.0]))  # body y up, z front -> camera
+    with torch.no_grad():
+        verts = body(rot, torch.zeros(1, body.num_betas)).vertices[0].double().numpy()
+    verts[:, 1] -= verts[:, 1].max()
+    return verts, body.faces.numpy()
+
+
+def _frame(width: int, height: int, detail: int, body: str) -> tuple[np.ndarray, FrameResult]:
     intr = Intrinsics.fallback(width, height)
     image = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
     bodies, faces = [], None
+    shape = _open_body() if body == "open" else None
     for track, pos in enumerate(((-0.25, 0.85, 3.2), (0.2, 0.85, 4.0))):
-        verts, faces = mannequin(pos, detail=detail)
+        if shape is None:
+            verts, faces = mannequin(pos, detail=detail)
+        else:
+            verts, faces = shape[0] + pos, shape[1]
         uv = intr.project(verts)
         bbox = np.concatenate([uv.min(0), uv.max(0)])
-        bodies.append(Body(track, "mannequin", "neutral", np.zeros(72), np.zeros(10),
+        bodies.append(Body(track, body, "neutral", np.zeros(72), np.zeros(10),
                            np.asarray(pos, float), np.zeros((24, 3)) + pos, verts, bbox, 1.0))
     return image, FrameResult(bodies, faces, intr, {})
 
@@ -43,11 +63,13 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--frames", type=int, default=50)
-    parser.add_argument("--detail", type=int, default=2, choices=(1, 2))
+    parser.add_argument("--body", default="mannequin", choices=("mannequin", "open"))
+    parser.add_argument("--detail", type=int, default=2, choices=(1, 2),
+                        help="mannequin resolution")
     parser.add_argument("--skeleton", action="store_true")
     args = parser.parse_args()
 
-    image, result = _frame(args.width, args.height, args.detail)
+    image, result = _frame(args.width, args.height, args.detail, args.body)
     style = OverlayStyle(skeleton=args.skeleton)
     render_overlay(image, result, style)  # warm-up
     times = []
@@ -57,7 +79,7 @@ def main() -> None:
         times.append(time.perf_counter() - t0)
     median = statistics.median(times)
     print(json.dumps({
-        "benchmark": "render_overlay",
+        "benchmark": "render_overlay", "body": args.body,
         "width": args.width, "height": args.height, "bodies": len(result.bodies),
         "vertices_per_body": int(len(result.bodies[0].vertices)),
         "faces_per_body": int(len(result.faces)),

@@ -54,6 +54,21 @@ def test_interpenetrating_surfaces_resolved_per_pixel():
     assert depth[60, u] == pytest.approx(3.0 / (1 - 0.5 * k), rel=1e-5)
 
 
+def test_coverage_is_exact_and_crack_free():
+    # A fronto-parallel square split along its diagonal: exactly the pixel centres inside
+    # its projection are drawn, including those on the shared diagonal.
+    z = 2.0
+    u0, u1, v0, v1 = 30.3, 90.7, 20.5, 70.2  # pixel bounds, not on pixel centres
+    corners = [((u - INTR.cx) * z / INTR.fx, (v - INTR.cy) * z / INTR.fy, z)
+               for u, v in ((u0, v0), (u0, v1), (u1, v1), (u1, v0))]
+    verts, faces = _quad(corners)
+    r = rasterize(verts, faces, INTR, cull_back=False)
+    expected = np.zeros((120, 160), bool)
+    expected[21:71, 31:91] = True
+    assert np.array_equal(r.face_map() >= 0, expected)
+    assert np.allclose(r.depth, z) and np.allclose(r.bary.sum(axis=1), 1.0, atol=1e-5)
+
+
 def test_mesh_behind_camera_is_not_drawn():
     v, f = ellipsoid((0.0, 0.0, -3.0), (0.5, 0.5, 0.5))
     img = _grey()

@@ -55,7 +55,8 @@ def load_camera_info(path: str | Path) -> Intrinsics:
         raise CameraInfoError(f"camera_info file {p} must hold a mapping")
     for key in ("image_width", "image_height", "camera_matrix"):
         if key not in data:
-            raise CameraInfoError(f"camera_info file {p} has no '{key}' (ROS camera_calibration format)")
+            raise CameraInfoError(
+                f"camera_info file {p} has no '{key}' (ROS camera_calibration format)")
     matrix = data["camera_matrix"]
     values = matrix.get("data") if isinstance(matrix, dict) else None
     try:

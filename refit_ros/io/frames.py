@@ -147,7 +147,8 @@ def open_source(path: str | Path, rate: float = 0.0) -> FrameSource:
     if rate < 0 or not math.isfinite(rate):
         raise FrameSourceError(f"frame rate must be >= 0 (0 = the input's own), got {rate}")
     if not p.exists():
-        raise FrameSourceError(f"input {p} does not exist (give a video file, image folder or image)")
+        raise FrameSourceError(
+            f"input {p} does not exist (give a video file, image folder or image)")
     if p.is_dir():
         files = sorted((f for f in p.iterdir() if f.is_file() and is_image_file(f)),
                        key=_natural_key)

@@ -168,8 +168,10 @@ class _Stats:
             "pipeline_fps": _rate(self.frames, sum(self.pipeline_s)),
             "end_to_end_fps": _rate(self.frames, wall_s),
             "wall_s": round(wall_s, 3),
-            "latency_ms_median": {k: round(statistics.median(v), 2) for k, v in self.stages.items()},
-            "render_ms_median": round(1e3 * statistics.median(self.render_s), 2) if self.render_s else None,
+            "latency_ms_median": {k: round(statistics.median(v), 2)
+                                  for k, v in self.stages.items()},
+            "render_ms_median": (round(1e3 * statistics.median(self.render_s), 2)
+                                 if self.render_s else None),
             "intrinsics": None if intr is None else {
                 "fx": intr.fx, "fy": intr.fy, "cx": intr.cx, "cy": intr.cy,
                 "width": intr.width, "height": intr.height, "is_fallback": intr.is_fallback},

@@ -31,7 +31,8 @@ def ellipsoid(center, radii, n_lat: int = 16, n_lon: int = 32) -> tuple[np.ndarr
     theta = np.pi * np.arange(1, n_lat) / n_lat  # polar angle of each inner ring
     phi = 2.0 * np.pi * np.arange(n_lon) / n_lon
     st, ct = np.sin(theta)[:, None], np.cos(theta)[:, None]
-    ring = np.stack([st * np.cos(phi), st * np.sin(phi), np.broadcast_to(ct, (n_lat - 1, n_lon))], -1)
+    ct = np.broadcast_to(ct, (n_lat - 1, n_lon))
+    ring = np.stack([st * np.cos(phi), st * np.sin(phi), ct], -1)
     unit = np.concatenate([[[0.0, 0.0, 1.0]], ring.reshape(-1, 3), [[0.0, 0.0, -1.0]]])
     vertices = unit * np.asarray(radii, dtype=np.float64) + np.asarray(center, dtype=np.float64)
 

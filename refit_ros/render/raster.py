@@ -24,7 +24,7 @@ from refit_ros.geometry.intrinsics import Intrinsics
 _BATCH = 1 << 20
 #: Barycentric tolerance: pixel centres exactly on a shared edge belong to both triangles
 #: (the depth test then picks one), so meshes have no cracks.
-_EDGE_EPS = 1e-7
+_EDGE_EPS = 1e-5
 
 
 @dataclasses.dataclass
@@ -83,7 +83,8 @@ def front_facing(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
 
 
 def rasterize(vertices: np.ndarray, faces: np.ndarray, intrinsics: Intrinsics,
-              near: float = 0.05, cull_back: bool = True) -> Raster:
+              near: float = 0.05, cull_back: bool = True,
+              face_mask: np.ndarray | None = None) -> Raster:
     """Rasterise a triangle mesh with a per-pixel depth test.
 
     Parameters
@@ -100,6 +101,8 @@ def rasterize(vertices: np.ndarray, faces: np.ndarray, intrinsics: Intrinsics,
         the camera) are not drawn.
     cull_back : bool
         Skip triangles facing away from the camera (halves the work on closed meshes).
+    face_mask : ndarray, (F,) bool, optional
+        Draw only these triangles (e.g. a back-face test the caller already made).
 
     Returns
     -------
@@ -108,7 +111,10 @@ def rasterize(vertices: np.ndarray, faces: np.ndarray, intrinsics: Intrinsics,
     h, w = int(intrinsics.height), int(intrinsics.width)
     vertices = np.asarray(vertices, dtype=np.float64)
     faces = np.asarray(faces, dtype=np.int64)
-    keep = (vertices[:, 2][faces] > near).all(axis=1)
+    zf = vertices[:, 2][faces]
+    keep = (zf[:, 0] > near) & (zf[:, 1] > near) & (zf[:, 2] > near)
+    if face_mask is not None:
+        keep &= np.asarray(face_mask, dtype=bool)
     if cull_back:
         keep &= front_facing(vertices, faces)
     face_ids = np.flatnonzero(keep)
@@ -117,8 +123,9 @@ def rasterize(vertices: np.ndarray, faces: np.ndarray, intrinsics: Intrinsics,
     tri = uv[faces[face_ids]]  # (F', 3, 2)
     inv_z = (1.0 / z)[faces[face_ids]]  # (F', 3)
 
-    lo = np.ceil(tri.min(axis=1))
-    hi = np.floor(tri.max(axis=1))
+    # elementwise min/max of the three corners (much faster than reducing a length-3 axis)
+    lo = np.ceil(np.minimum(np.minimum(tri[:, 0], tri[:, 1]), tri[:, 2]))
+    hi = np.floor(np.maximum(np.maximum(tri[:, 0], tri[:, 1]), tri[:, 2]))
     x0 = np.clip(lo[:, 0], 0, w - 1).astype(np.int64)
     y0 = np.clip(lo[:, 1], 0, h - 1).astype(np.int64)
     x1 = np.clip(hi[:, 0], 0, w - 1).astype(np.int64)
@@ -163,22 +170,29 @@ def _fragments(sel, x0, y0, x1, y1, tri, d1, d2, inv_area, inv_z, w):
 
 
 def _test_boxes(t, ox, oy, x0, y0, x1, y1, tri, d1, d2, inv_area, inv_z, w):
-    px = x0[t, None] + ox[None, :]
-    py = y0[t, None] + oy[None, :]
-    qx = px - tri[t, 0, 0, None]
-    qy = py - tri[t, 0, 1, None]
-    l1 = (qx * d2[t, 1, None] - qy * d2[t, 0, None]) * inv_area[t, None]
-    l2 = (d1[t, 0, None] * qy - d1[t, 1, None] * qx) * inv_area[t, None]
-    l0 = 1.0 - l1 - l2
-    inside = ((l0 >= -_EDGE_EPS) & (l1 >= -_EDGE_EPS) & (l2 >= -_EDGE_EPS)
-              & (px <= x1[t, None]) & (py <= y1[t, None]))
+    # Barycentrics in float32 relative to each triangle's first corner (values of a few
+    # pixels, so float32 is ample), over the candidates (n triangles x S offsets).
+    f32 = np.float32
+    bx = (x0[t] - tri[t, 0, 0]).astype(f32)[:, None]
+    by = (y0[t] - tri[t, 0, 1]).astype(f32)[:, None]
+    qx = bx + ox.astype(f32)[None, :]
+    qy = by + oy.astype(f32)[None, :]
+    ia = inv_area[t].astype(f32)[:, None]
+    l1 = (qx * d2[t, 1].astype(f32)[:, None] - qy * d2[t, 0].astype(f32)[:, None]) * ia
+    l2 = (qy * d1[t, 0].astype(f32)[:, None] - qx * d1[t, 1].astype(f32)[:, None]) * ia
+    in_box = ((ox[None, :] <= (x1[t] - x0[t])[:, None])
+              & (oy[None, :] <= (y1[t] - y0[t])[:, None]))
+    inside = (l1 >= -_EDGE_EPS) & (l2 >= -_EDGE_EPS) & (l1 + l2 <= 1.0 + _EDGE_EPS) & in_box
     r, c = np.nonzero(inside)
     tri_idx = t[r]
-    lam = np.stack([l0[r, c], l1[r, c], l2[r, c]], axis=1)
+    b1 = l1[r, c].astype(np.float64)
+    b2 = l2[r, c].astype(np.float64)
+    lam = np.stack([1.0 - b1 - b2, b1, b2], axis=1)
     # 1/z is affine in screen space; weighting the vertices' 1/z by screen barycentrics
     # gives the exact inverse depth of the surface at the pixel centre.
     wz = lam * inv_z[tri_idx]
-    return tri_idx, py[r, c] * w + px[r, c], wz, wz.sum(axis=1)
+    pix = (y0[tri_idx] + oy[c]) * w + x0[tri_idx] + ox[c]
+    return tri_idx, pix, wz, wz[:, 0] + wz[:, 1] + wz[:, 2]
 
 
 def _depth_test(frags, face_ids, h, w) -> Raster:
