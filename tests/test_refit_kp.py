@@ -46,7 +46,11 @@ def test_state_api_shapes(model, body):
     assert isinstance(run.state, RefitState)
     assert run.state.pose6d.shape == (3, 144) and run.state.betas.shape == (3, body.num_betas)
     assert run.state.hpose.shape == (3, 24, 32) and run.state.vertices is None
-    assert run.state.joints.shape == (3, 24 + model.num_markers, 3)
+    assert run.state.joints is None            # no body cache: the next step poses it
+    with torch.no_grad():
+        estimates, state = model.unroll(run.features, cam, 1, torch.tensor([0, 5]))
+    assert state.joints.shape == (3, 24 + model.num_markers, 3)
+    assert estimates[-1].vertices.shape == (3, 2, 3)
     final = run.final
     assert final.vertices.shape == (3, body.num_vertices, 3)
     assert run.predictions[0].vertices.shape == (3, 0, 3)        # mesh only for the final

@@ -176,6 +176,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True,
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
+    commit = git_commit()   # the code that trains is the code at start, not at the end
     body = create_body_model(cfg.body) if body is None else body
     model = build_model(cfg, body)
     vids = vertex_subset(body.num_vertices, cfg.vertex_subset, seed=0)
@@ -264,7 +265,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = True,
     final = monitor()
     meta = {
         "trained_here": True, "data": "synthetic, generated on the fly from the open body",
-        "seed": cfg.seed, "command": command, "git_commit": git_commit(),
+        "seed": cfg.seed, "command": command, "git_commit": commit,
         "body": body.name, "body_sha256": body_fingerprint(body),
         "steps": step, "wall_minutes": round(elapsed / 60, 2), "cpu": cpu_name(),
         "threads": cfg.threads, "torch": str(torch.__version__), "config": cfg.raw,

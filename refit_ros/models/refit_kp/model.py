@@ -13,8 +13,9 @@ vector that drives the initial estimate embeds the 2D keypoints and their confid
 The stages and the state are those of :class:`refit_ros.models.refit.Refit`
 (``encode``, ``init_state``, ``step``, ``predict``, ``run``; :class:`RefitState`), so warm
 starts, tracking, export and the node treat both networks alike. In a ReFit-KP state,
-``vertices`` is None (the loop never needs the full mesh) and ``joints`` caches the
-``24 + M`` points of the current body: the 24 SMPL joints, then the M markers.
+``vertices`` is None (the loop never needs the full mesh) and ``joints``, when set, caches
+the ``24 + M`` points of the current body: the 24 SMPL joints, then the M markers (the
+public ``init_state``/``step`` leave it None; ``unroll``, used in training, fills it).
 """
 
 from __future__ import annotations
@@ -290,11 +291,15 @@ class RefitKp(nn.Module):
 
     def init_state(self, features: KpFeatures, camera: CropCamera) -> RefitState:
         """Cold start: mean parameters plus one regressor step from the keypoint embedding
-        (hidden states then reset to zero), as in ReFit."""
-        return self._init(features, camera, None)[0]
+        (hidden states then reset to zero), as in ReFit.
 
-    def _init(self, features: KpFeatures, camera: CropCamera,
-              vertex_ids: Tensor | None) -> tuple[RefitState, KpEstimate]:
+        The returned state carries no body cache (``joints`` is None): the next
+        :meth:`step` poses the markers it needs, so a cold start followed by ``n`` steps
+        poses the body ``n`` times, not ``n + 1``."""
+        return self._init(features, camera, None, pose=False)[0]
+
+    def _init(self, features: KpFeatures, camera: CropCamera, vertex_ids: Tensor | None,
+              pose: bool = True) -> tuple[RefitState, KpEstimate | None]:
         b, hdim = features.z.shape[0], self.config.hidden_dim
         self._check_camera(camera, b)
         bbox_info = camera.bbox_info()
@@ -302,20 +307,25 @@ class RefitKp(nn.Module):
         h = h.view(b, NUM_JOINTS + 2, hdim)
         d_pose, d_shape, d_cam = self.regressor(h[:, :NUM_JOINTS], h[:, NUM_JOINTS],
                                                 h[:, NUM_JOINTS + 1], bbox_info)
-        est = self._estimate(self.init_pose + d_pose, self.init_shape + d_shape,
-                             self._clamp_cam(self.init_cam + d_cam), vertex_ids)
-        state = RefitState(pose6d=est.pose6d, betas=est.betas, cam=est.cam,
+        pose6d, betas = self.init_pose + d_pose, self.init_shape + d_shape
+        cam = self._clamp_cam(self.init_cam + d_cam)
+        est = self._estimate(pose6d, betas, cam, vertex_ids) if pose else None
+        state = RefitState(pose6d=pose6d, betas=betas, cam=cam,
                            hpose=h.new_zeros(b, NUM_JOINTS, hdim), hshape=h.new_zeros(b, hdim),
                            hcam=h.new_zeros(b, hdim), vertices=None,
-                           joints=torch.cat([est.joints, est.markers], dim=1))
+                           joints=None if est is None else torch.cat([est.joints, est.markers], 1))
         return state, est
 
     def step(self, state: RefitState, features: KpFeatures, camera: CropCamera) -> RefitState:
-        """One refinement: markers -> windows -> GRUs -> regressor -> new estimate."""
-        return self._step(state, features, camera, None)[0]
+        """One refinement: markers -> windows -> GRUs -> regressor -> new estimate.
+
+        The markers of the incoming state come from its cache (``state.joints``) or are
+        posed here; the new state carries no cache (the next step or :meth:`predict`
+        poses the body), which saves one body evaluation per fit."""
+        return self._step(state, features, camera, None, pose=False)[0]
 
     def _step(self, state: RefitState, features: KpFeatures, camera: CropCamera,
-              vertex_ids: Tensor | None) -> tuple[RefitState, KpEstimate]:
+              vertex_ids: Tensor | None, pose: bool = True) -> tuple[RefitState, KpEstimate | None]:
         c = self.config
         b = features.batch_size
         if state.batch_size != b:
@@ -324,7 +334,7 @@ class RefitKp(nn.Module):
         # Each step starts from a detached estimate, as in the official loop.
         pose6d, betas, cam = state.pose6d.detach(), state.betas.detach(), state.cam.detach()
         if state.joints is None or state.joints.shape[1] != NUM_JOINTS + self.num_markers:
-            _, joints, markers, _ = self.pose_body(pose6d, betas)
+            markers = self.pose_body(pose6d, betas)[2]
         else:
             markers = state.joints[:, NUM_JOINTS:]
         bbox_info = camera.bbox_info()
@@ -342,11 +352,11 @@ class RefitKp(nn.Module):
         hpose = shared_input_multigru(ub.pose_gru, state.hpose, x, self._packed_gru())
         hshape, hcam = ub.shape_gru(state.hshape, x), ub.cam_gru(state.hcam, x)
         d_pose, d_shape, d_cam = self.regressor(hpose, hshape, hcam, bbox_info)
-        est = self._estimate(pose6d + d_pose, betas + d_shape, self._clamp_cam(cam + d_cam),
-                             vertex_ids)
-        new = RefitState(pose6d=est.pose6d, betas=est.betas, cam=est.cam, hpose=hpose,
-                         hshape=hshape, hcam=hcam, vertices=None,
-                         joints=torch.cat([est.joints, est.markers], dim=1))
+        pose6d, betas, cam = pose6d + d_pose, betas + d_shape, self._clamp_cam(cam + d_cam)
+        est = self._estimate(pose6d, betas, cam, vertex_ids) if pose else None
+        new = RefitState(pose6d=pose6d, betas=betas, cam=cam, hpose=hpose, hshape=hshape,
+                         hcam=hcam, vertices=None,
+                         joints=None if est is None else torch.cat([est.joints, est.markers], 1))
         return new, est
 
     def unroll(self, features: KpFeatures, camera: CropCamera, iters: int,
@@ -451,11 +461,14 @@ class RefitKp(nn.Module):
     # ------------------------------------------------------------------ helpers
     def _packed_gru(self) -> tuple[Tensor, Tensor, Tensor, Tensor] | None:
         """Regrouped joint-GRU weights, cached while no gradient is needed (inference)."""
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling():
             self._packed = None
             return None
         gru = self.update_block.pose_gru
-        key = tuple((p.data_ptr(), p._version) for p in gru.parameters())
+        try:
+            key = tuple((p.data_ptr(), p._version) for p in gru.parameters())
+        except RuntimeError:   # fake tensors of torch.export: no storage, no cache
+            return None
         if getattr(self, "_packed", None) is None or self._packed[0] != key:
             with torch.no_grad():
                 self._packed = (key, pack_multigru(gru, self.config.hidden_dim))
