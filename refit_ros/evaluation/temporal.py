@@ -695,13 +695,17 @@ def _run_video(args, cfg, clip, pipes, used) -> TemporalVideoResult | None:
 
 
 def _print_table(result: dict) -> None:
-    head = f"{'mode':44s} {'MPJPE':>7s} {'PA':>7s} {'jitter':>7s} {'accErr':>7s} " \
-           f"{'rootJit':>8s} {'lag':>6s} {'ms':>7s} {'warm%':>6s} {'IDsw':>5s}"
+    head = (f"{'mode':40s} {'MPJPE':>7s} {'PA':>7s} {'root':>7s} {'jitter':>7s} {'accErr':>7s} "
+            f"{'rootJit':>8s} {'lag':>6s} {'ms':>7s} {'fit2d':>6s} {'warm%':>6s} {'IDsw':>5s}")
     print(head)
+
+    def f(v, w=7, nd=2):
+        return f"{'-':>{w}s}" if v is None else f"{v:{w}.{nd}f}"
+
     for m in result["modes"]:
-        f = lambda v, w=7: f"{'-':>{w}s}" if v is None else f"{v:{w}.2f}"  # noqa: E731
-        print(f"{m['mode'][:44]:44s} {f(m['mpjpe_mm'])} {f(m['pa_mpjpe_mm'])} "
-              f"{f(m['jitter_mm'])} {f(m['accel_error_mm'])} {f(m['root_jitter_mm'], 8)} "
-              f"{f(m['lag_frames'], 6)} {f(m['model_ms_median'])} "
-              f"{100 * m['warm_fraction']:6.1f} {m['id_switches']:5d}")
+        print(f"{m['mode'][:40]:40s} {f(m['mpjpe_mm'])} {f(m['pa_mpjpe_mm'])} "
+              f"{f(m.get('root_error_mm'))} {f(m['jitter_mm'])} {f(m['accel_error_mm'])} "
+              f"{f(m['root_jitter_mm'], 8)} {f(m['lag_frames'], 6)} {f(m['model_ms_median'])} "
+              f"{f(m.get('fit2d_median'), 6, 3)} {100 * m['warm_fraction']:6.1f} "
+              f"{m['id_switches']:5d}")
     print("warm vs cold:", json.dumps(result.get("warm_vs_cold", {})))

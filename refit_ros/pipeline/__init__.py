@@ -132,4 +132,9 @@ def build_pipeline(cfg: Config, detector=None, model=None) -> RefitPipeline:
         max_people=cfg.detector.max_people, min_score=cfg.detector.min_score,
         gender=cfg.body.gender, accumulate_shape=t.accumulate_shape, one_euro=t.one_euro,
         one_euro_min_cutoff=t.one_euro_min_cutoff, one_euro_beta=t.one_euro_beta)
+    if tracker is not None and t.warm_start and not hasattr(model, "fit_error"):
+        log.warning("model.name=%s: warm starts run without the fit-quality check (the model "
+                    "has no keypoint evidence to check against) and its weights were not "
+                    "trained for warm starts; consider tracking.warm_start=false (+ "
+                    "tracking.one_euro=true for smoothing)", cfg.model.name)
     return RefitPipeline(detector, model, settings, tracker, device=cfg.model.device)

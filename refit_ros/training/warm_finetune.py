@@ -96,12 +96,12 @@ class WarmFinetuneConfig:
     lr_min: float = 1e-5
     warmup_steps: int = 30
     grad_clip: float = 4.0
-    seq_batch: int = 32
+    seq_batch: int = 24
     scored_frames: int = 3
-    burn_in: tuple[int, int] = (0, 10)
+    burn_in: tuple[int, int] = (0, 30)
     warm_iterations: tuple[int, ...] = (1, 2)
     fps_range: tuple[float, float] = (10.0, 30.0)
-    landmark_bias: float = 0.0
+    landmark_bias: float = 0.015
     cold_batch: int = 64
     cold_weight: float = 1.0
     warm_weight: float = 1.0
