@@ -7,6 +7,7 @@ names and types, so a default cannot drift between the node, the launch file and
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -21,6 +22,9 @@ REPO_ROOT = PACKAGE_ROOT.parent
 def default_config_path() -> Path:
     """Path of the shipped ``refit.yaml`` (source checkout or installed share dir)."""
     candidates = [REPO_ROOT / "config" / "refit.yaml", PACKAGE_ROOT / "config" / "refit.yaml"]
+    # colcon install: share/refit_ros/config/refit.yaml under an ament prefix
+    for prefix in filter(None, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)):
+        candidates.append(Path(prefix) / "share" / "refit_ros" / "config" / "refit.yaml")
     for cand in candidates:
         if cand.is_file():
             return cand
