@@ -4,7 +4,6 @@ through the pipeline, and ``refit-ros eval temporal`` on a tiny sequence."""
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest

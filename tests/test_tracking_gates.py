@@ -7,7 +7,8 @@ import numpy as np
 from refit_ros.tracking import Tracker, TrackerParams
 
 
-def _person(cx: float, cy: float, arms_out: bool, h: float = 400.0) -> tuple[np.ndarray, np.ndarray]:
+def _person(cx: float, cy: float, arms_out: bool,
+            h: float = 400.0) -> tuple[np.ndarray, np.ndarray]:
     """A box and 33 keypoints: torso/legs/head fixed around (cx, cy), arms out or down."""
     rng = np.random.default_rng(0)
     kp = np.zeros((33, 3))

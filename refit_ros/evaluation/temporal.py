@@ -61,8 +61,10 @@ class Mode:
     overrides: tuple[str, ...]
 
 
-COLD = Mode("cold", ("tracking.enabled=true", "tracking.warm_start=false", "tracking.one_euro=false"))
-WARM = Mode("warm", ("tracking.enabled=true", "tracking.warm_start=true", "tracking.one_euro=false"))
+COLD = Mode("cold", ("tracking.enabled=true", "tracking.warm_start=false",
+                     "tracking.one_euro=false"))
+WARM = Mode("warm", ("tracking.enabled=true", "tracking.warm_start=true",
+                     "tracking.one_euro=false"))
 COLD_EURO = Mode("cold+one_euro", ("tracking.enabled=true", "tracking.warm_start=false",
                                    "tracking.one_euro=true"))
 DEFAULT_MODES = (COLD, WARM, COLD_EURO)
@@ -296,7 +298,8 @@ def _wmean(pairs: list[tuple[float, int]]) -> float:
 def _timing(records_all: Sequence[Sequence[FrameRecord]]) -> tuple[float, float]:
     m = [r.model_ms for recs in records_all for r in recs if math.isfinite(r.model_ms)]
     it = [r.iterate_ms for recs in records_all for r in recs if math.isfinite(r.iterate_ms)]
-    return (float(np.median(m)) if m else float("nan"), float(np.median(it)) if it else float("nan"))
+    nan = float("nan")
+    return (float(np.median(m)) if m else nan, float(np.median(it)) if it else nan)
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:

@@ -21,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 
 
-def second_difference(x: np.ndarray, valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def second_difference(x: np.ndarray,
+                      valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Second differences of a trajectory and where they are defined.
 
     Parameters

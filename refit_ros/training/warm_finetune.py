@@ -263,7 +263,8 @@ def main(argv=None) -> int:
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="KEY=VALUE", help="WarmFinetuneConfig field override (JSON value)")
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(levelname)s] %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s [%(levelname)s] %(name)s: %(message)s")
     kw = {"minutes": args.minutes}
     for item in args.overrides:
         key, value = item.split("=", 1)
