@@ -19,8 +19,9 @@ py_inc="$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
 np_inc="$("$py" -c 'import numpy; print(numpy.get_include())')"
 site="$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 
-# Rewrite the wheel builder's include dirs (only files that still contain them).
-grep -rlZ "/opt/python/cp311-cp311" --include='*.cmake' "$VIRTUAL_ENV/share" 2>/dev/null \
+# Rewrite the wheel builder's include dirs (only files that still contain them; none left
+# on a second run, when grep's "no match" must not stop the script).
+{ grep -rlZ "/opt/python/cp311-cp311" --include='*.cmake' "$VIRTUAL_ENV/share" 2>/dev/null || true; } \
   | xargs -0 -r sed -i \
       -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#${np_inc}#g" \
       -e "s#/opt/python/cp311-cp311/include/python3.11#${py_inc}#g"
