@@ -134,7 +134,10 @@ def test_astronaut_bodies_markers_and_intrinsics(node):
     uv = uv[:, :2] / uv[:, 2:]
     mx, my = 0.15 * (x1 - x0), 0.15 * (y1 - y0)
     inside = ((uv[:, 0] > x0 - mx) & (uv[:, 0] < x1 + mx) & (uv[:, 1] > y0 - my) & (uv[:, 1] < y1 + my))
-    assert inside.mean() >= 0.9, (uv, b.bbox)
+    # The astronaut is cut at the waist: knees, ankles and feet (SMPL 4, 5, 7, 8, 10, 11) are
+    # outside the picture and its box, so only the joints in view must project into the box.
+    in_view = np.setdiff1d(np.arange(24), [4, 5, 7, 8, 10, 11])
+    assert inside[in_view].all(), (uv, b.bbox)
     assert "using CameraInfo intrinsics" in proc.log()
     markers = _wait(proc, probe.markers, lambda m: any(x.header == sent.header for x in m.markers), 60)
     mesh = [x for x in markers.markers if x.action == Marker.ADD]
