@@ -24,6 +24,8 @@ from typing import Any, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from refit_ros.detect.base import box_iou  # noqa: F401  (re-exported for callers)
+
 
 @dataclasses.dataclass(frozen=True)
 class TrackerParams:
@@ -92,19 +94,6 @@ class Track:
         self.betas_sum = self.betas_sum + weight * betas
         self.betas_weight += weight
         return (self.betas_sum / max(self.betas_weight, 1e-9)).astype(np.float32)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of ``N x 4`` and ``M x 4`` boxes (x_min, y_min, x_max, y_max) -> ``N x M``."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(-1)
-    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(-1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 def keypoint_similarity(ka: np.ndarray, kb: np.ndarray, box: np.ndarray, min_conf: float = 0.3) -> float:
