@@ -27,6 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skeleton", action="store_true",
                         help="also draw the 24 SMPL joints in the overlay")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--mcap", default=None, type=Path, metavar="FILE",
+                        help="also record Image, CameraInfo, SMPLArray and MarkerArray messages "
+                             "on the node's topics (ros.*) to this ROS 2 MCAP file (Foxglove, "
+                             "ros2 bag); needs the ROS 2 Python packages (make setup)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,6 +62,19 @@ def run(args: argparse.Namespace) -> int:
     except ModelFileError as exc:
         print(f"refit-ros video: {exc}", file=sys.stderr)
         return 2
+    sinks = ()
+    if args.mcap is not None:
+        try:
+            from refit_ros.ros.mcap_io import OfflineRecording
+        except ImportError as exc:
+            print(f"refit-ros video: --mcap needs the ROS 2 Python packages and the built "
+                  f"refit_ros messages (run `make setup`): {exc}", file=sys.stderr)
+            return 2
+        try:
+            sinks = ((str(args.mcap), OfflineRecording(args.mcap, cfg)),)
+        except OSError as exc:
+            print(f"refit-ros video: cannot write {args.mcap}: {exc}", file=sys.stderr)
+            return 2
     options = RunOptions(
         out_dir=args.out,
         max_frames=args.max_frames,
@@ -67,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         info={"backend": cfg.runtime.backend, "model": cfg.model.name,
               "body_model": cfg.body.model, "device": cfg.model.device,
               "config": cfg.to_dict()},
+        sinks=sinks,
     )
     try:
         summary = run_offline(source, pipeline, options, intrinsics)
@@ -74,5 +92,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"refit-ros video: {exc}", file=sys.stderr)
         return 2
     print(f"{summary['frames']} frames, {summary['bodies']} bodies, "
-          f"pipeline {summary['pipeline_fps']} FPS -> {args.out}")
+          f"pipeline {summary['pipeline_fps']} FPS -> {args.out}"
+          + (f" (+ {args.mcap})" if args.mcap is not None else ""))
     return 0

@@ -9,6 +9,10 @@ Writes into the output folder:
     intrinsics used (and whether they were the fallback guess), the files written.
 ``overlay.mp4``, ``overlay_{first,middle,last}.png``
     Shaded meshes over the frames (unless the overlay is switched off).
+
+Extra per-frame consumers (e.g. the ROS 2 MCAP recording of ``refit-ros video --mcap``,
+:class:`refit_ros.ros.mcap_io.OfflineRecording`) are passed as ``RunOptions.sinks``; this
+module itself never imports ROS.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tqdm import tqdm
 
@@ -33,6 +37,14 @@ from refit_ros.pipeline.types import FramePipeline
 from refit_ros.render.overlay import OverlayStyle, render_overlay
 
 log = logging.getLogger(__name__)
+
+
+class FrameSink(Protocol):
+    """Receives every processed frame of an offline run (e.g. an MCAP recording)."""
+
+    def write_frame(self, stamp_s: float, rgb, intrinsics: Intrinsics, result) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +64,10 @@ class RunOptions:
         Show a progress bar on stderr (for inputs of more than one frame).
     info : dict
         Extra fields for ``summary.json`` (``backend``, ``model``, ``body_model``, ...).
+    sinks : tuple of FrameSink
+        Each gets ``write_frame(stamp, rgb, intrinsics_used, result)`` for every frame and
+        ``close()`` at the end (also after an interruption); ``(name, sink)`` pairs, the
+        name is listed under ``outputs`` in ``summary.json``.
     """
 
     out_dir: Path
@@ -60,6 +76,7 @@ class RunOptions:
     style: OverlayStyle = OverlayStyle()
     progress: bool = True
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    sinks: tuple[tuple[str, FrameSink], ...] = ()
 
 
 def run_offline(source: FrameSource, pipeline: FramePipeline, options: RunOptions,
@@ -104,6 +121,8 @@ def run_offline(source: FrameSource, pipeline: FramePipeline, options: RunOption
                 result = pipeline.process(image, intrinsics=intr, stamp=stamp)
                 stats.add_pipeline(time.perf_counter() - t0, result)
                 jsonl.write(json.dumps(frame_record(index, stamp, result)) + "\n")
+                for _, sink in options.sinks:
+                    sink.write_frame(stamp, image, result.intrinsics, result)
                 if overlay is not None:
                     t0 = time.perf_counter()
                     picture = render_overlay(image, result, options.style)
@@ -116,11 +135,14 @@ def run_offline(source: FrameSource, pipeline: FramePipeline, options: RunOption
     finally:
         bar.close()
         snapshots = overlay.close() if overlay is not None else {}
+        for _, sink in options.sinks:
+            sink.close()
     summary = stats.summary(source, time.perf_counter() - t_run)
     summary.update(options.info)
     summary["interrupted"] = interrupted
     summary["outputs"] = ["bodies.jsonl", "summary.json"] + (
-        ["overlay.mp4"] + [s["file"] for s in snapshots.values()] if overlay is not None else [])
+        ["overlay.mp4"] + [s["file"] for s in snapshots.values()] if overlay is not None else []) + [
+        name for name, _ in options.sinks]
     summary["snapshots"] = snapshots
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if stats.frames == 0:

@@ -223,3 +223,50 @@ def test_offline_recording_matches_the_live_topics(tmp_path):
     assert list(info.k) == [500, 0, 256, 0, 500, 256, 0, 0, 1] and info.p[0] == 500
     (_, add), (_, delete) = got["/off/human/mesh_markers"]
     assert len(add.markers[0].points) == 3 * len(BOX_FACES) and delete.markers[0].action == 2
+
+
+def test_video_command_mcap_reads_back(tmp_path, monkeypatch, capsys):
+    """``refit-ros video --mcap``: every frame's messages, stamps = frame / fps, same bodies as
+    ``bodies.jsonl``; a path that cannot be written is a clear error, not a crash."""
+    require_ros()
+    import json
+
+    import cv2
+    from mcap_ros2.reader import read_ros2_messages
+    from ros_harness import BoxPipeline, astronaut
+
+    import refit_ros.pipeline
+    from refit_ros.cli import main
+
+    monkeypatch.setattr(refit_ros.pipeline, "build_pipeline", lambda cfg: BoxPipeline())
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, rgb in enumerate([astronaut(), np.zeros((512, 512, 3), np.uint8), astronaut()]):
+        assert cv2.imwrite(str(frames / f"f{i}.png"), rgb[:, :, ::-1])
+    out, rec = tmp_path / "out", tmp_path / "rec" / "run.mcap"
+    rc = main(["video", str(frames), "--out", str(out), "--mcap", str(rec), "--no-overlay",
+               "--no-progress", "--set", "source.rate=10", "--set", "ros.smpl_topic=/v/smpl"])
+    assert rc == 0 and str(rec) in capsys.readouterr().out
+    lines = [json.loads(x) for x in (out / "bodies.jsonl").read_text().splitlines()]
+    summary = json.loads((out / "summary.json").read_text())
+    assert str(rec) in summary["outputs"]
+    got = {}
+    for m in read_ros2_messages(str(rec)):
+        got.setdefault(m.channel.topic, []).append(m.ros_msg)
+    assert {t: len(v) for t, v in got.items()} == {
+        "/camera/image_raw": 3, "/camera/camera_info": 3, "/v/smpl": 3, "/human/mesh_markers": 3}
+    for line, msg, img in zip(lines, got["/v/smpl"], got["/camera/image_raw"]):
+        stamp = msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
+        assert stamp == pytest.approx(line["stamp"], abs=1e-9)
+        assert (img.header.stamp.sec, img.header.stamp.nanosec) == (msg.header.stamp.sec,
+                                                                    msg.header.stamp.nanosec)
+        assert len(msg.bodies) == len(line["bodies"])
+        for body, rec_body in zip(line["bodies"], msg.bodies):
+            np.testing.assert_allclose(list(rec_body.transl), body["transl"], atol=1e-6)
+    assert [len(m.bodies) for m in got["/v/smpl"]] == [1, 0, 1]
+    assert (got["/camera/image_raw"][0].width, got["/camera/image_raw"][0].encoding) == (512, "rgb8")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["video", str(frames), "--out", str(out), "--mcap", str(blocker / "x.mcap"),
+                 "--no-overlay", "--no-progress"]) == 2
+    assert "cannot write" in capsys.readouterr().err
