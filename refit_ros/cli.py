@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train", "train ReFit-KP on synthetic data from the open body (CPU)"),
     "eval": ("eval", "accuracy: held-out synthetic set (ReFit-KP) or real video (JSON)"),
     "bench-kp": ("bench_kp", "latency of ReFit-KP alone, per person (JSON)"),
+    "bench-pipeline": ("bench_pipeline", "FPS of the whole pipeline, decode to ROS messages, on "
+                                         "real footage (JSON)"),
 }
 
 

@@ -103,9 +103,12 @@ class CameraConfig:
 class RuntimeConfig:
     backend: str
     export_dir: str
+    threads: int
 
     def __post_init__(self) -> None:
-        _choice(self.backend, "runtime.backend", ("torch", "onnxruntime", "tensorrt"))
+        _choice(self.backend, "runtime.backend", ("auto", "torch", "onnxruntime", "tensorrt"))
+        if self.threads < 0:
+            raise ConfigError(f"runtime.threads must be >= 0, got {self.threads}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,3 +32,12 @@ import torch, smplx, rclpy, onnxruntime  # noqa: F401
 import refit_ros, refit_ros.msg, refit_ros.config
 print(f"setup OK: torch {torch.__version__}, refit_ros at {refit_ros.__path__}")
 PY
+# The default runtime (runtime.backend=auto: ONNX Runtime for ReFit-KP on the CPU) runs on an
+# ONNX export of the shipped weights in the per-user cache (~/.cache/refit_ros, or
+# $REFIT_ROS_CACHE). Make it now (~30 s, skipped when current) rather than at the first
+# node start; the pipeline re-exports by itself if it goes missing or the weights change.
+if ! "$venv/bin/refit-ros" export --format onnx >/dev/null 2>"$venv/.export.log"; then
+  cat "$venv/.export.log" >&2
+  exit 1
+fi
+echo "ONNX export of the default model ready (log: $venv/.export.log)"

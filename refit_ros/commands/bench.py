@@ -14,6 +14,7 @@ small.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -91,16 +92,17 @@ def _bench_export(net, model: str, backbone: str, body: str, iterations: int) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from refit_ros.runtime.backends import (BackendError, onnxruntime_backend, tensorrt_backend,
-                                            torch_backend)
+    from refit_ros.runtime.backends import (BackendError, onnxruntime_backend, resolve_backend,
+                                            tensorrt_backend, torch_backend)
     from refit_ros.runtime.bench import run_bench
     from refit_ros.runtime.export import ExportError
 
     cfg = config_from_args(args)
-    backend = args.backend or cfg.runtime.backend
     model = args.model or cfg.model.name
     backbone = args.backbone or cfg.model.backbone
     device = args.device or cfg.model.device
+    backend = args.backend or resolve_backend(dataclasses.replace(
+        cfg, model=dataclasses.replace(cfg.model, name=model, device=device)))
     cold = cfg.model.iterations if args.cold_iters is None else args.cold_iters
     warm = cfg.tracking.warm_iterations if args.iters is None else args.iters
     if args.threads > 0:

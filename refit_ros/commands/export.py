@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", default="onnx", choices=["onnx", "tensorrt"],
                         help="onnx: ONNX files + export.yaml; tensorrt: also TensorRT engines")
     parser.add_argument("--out", default=None,
-                        help="output folder (default: runtime.export_dir, else out/export)")
+                        help="output folder (default: runtime.export_dir, else the per-user cache "
+                        "folder the pipeline reads, ~/.cache/refit_ros/export/MODEL-BODY)")
     parser.add_argument("--fixture", default=None, metavar="DIR",
                         help="export the official ReFit with this reference fixture's rule "
                         "weights instead of the config's model (tests, parity)")
@@ -56,30 +57,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _net_from_config(cfg):
     """(net, body name, weights record) of the configured model."""
     from refit_ros.pipeline import build_model
-    from refit_ros.runtime.export import sha256_file
+    from refit_ros.runtime.auto_export import weights_record
 
-    from refit_ros.config import resolve_path
-
-    model = build_model(cfg)
-    path = resolve_path(cfg.model.weights) if cfg.model.weights else None
-    if path is None and cfg.model.name == "refit_kp":
-        from refit_ros.models.refit_kp import DEFAULT_WEIGHTS
-
-        path = Path(DEFAULT_WEIGHTS)
-    weights = {"source": str(path) if path else f"{cfg.model.name} (no weights file)"}
-    if path is not None and path.is_file():
-        weights["sha256"] = sha256_file(path)
-    return model.net, cfg.body.model, weights
+    return build_model(cfg).net, cfg.body.model, weights_record(cfg)
 
 
 def run(args: argparse.Namespace) -> int:
-    from refit_ros.runtime.backends import DEFAULT_EXPORT_DIR, BackendError
+    from refit_ros.runtime.auto_export import same_weights
+    from refit_ros.runtime.backends import BackendError, export_dir_from_config
     from refit_ros.runtime.export import ExportError, export_onnx, load_export
 
     cfg = config_from_args(args)
-    from refit_ros.config import resolve_path
-
-    out = Path(args.out) if args.out else resolve_path(cfg.runtime.export_dir or DEFAULT_EXPORT_DIR)
+    out = Path(args.out) if args.out else export_dir_from_config(cfg)
     try:
         if args.format == "tensorrt":
             from refit_ros.runtime.tensorrt_backend import require_tensorrt
@@ -100,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.force:
             try:
                 manifest = load_export(out)
-                if (manifest.weights != weights or manifest.body != body
+                if (not same_weights(manifest.weights, weights) or manifest.body != body
                         or manifest.iterations != iterations or manifest.opset != args.opset
                         or manifest.exporter != args.exporter):
                     manifest = None

@@ -56,10 +56,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     from refit_ros.pipeline import ModelFileError, build_pipeline
+    from refit_ros.runtime.backends import BackendError, resolve_backend
 
     try:
         pipeline = build_pipeline(cfg)
-    except ModelFileError as exc:
+    except (ModelFileError, BackendError) as exc:
         print(f"refit-ros video: {exc}", file=sys.stderr)
         return 2
     sinks = ()
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         overlay=not args.no_overlay,
         style=OverlayStyle(skeleton=args.skeleton),
         progress=not args.no_progress,
-        info={"backend": cfg.runtime.backend, "model": cfg.model.name,
+        info={"backend": resolve_backend(cfg), "model": cfg.model.name,
               "body_model": cfg.body.model, "device": cfg.model.device,
               "config": cfg.to_dict()},
         sinks=sinks,

@@ -238,9 +238,11 @@ def run(args: argparse.Namespace) -> int:
     except (FrameSourceError, CameraInfoError) as exc:
         print(f"refit-ros eval video: {exc}", file=sys.stderr)
         return 2
+    from refit_ros.runtime.backends import BackendError
+
     try:
         pipeline = build_pipeline(cfg)
-    except (ModelFileError, FileNotFoundError) as exc:  # e.g. weights not trained/shipped yet
+    except (ModelFileError, FileNotFoundError, BackendError) as exc:  # e.g. weights not trained/shipped yet
         print(f"refit-ros eval video: {exc}", file=sys.stderr)
         return 2
     res = evaluate_video(pipeline, source, intrinsics, args.max_frames, args.min_conf)

@@ -15,7 +15,7 @@ from refit_ros.pipeline.types import Body, FramePipeline, FrameResult
 log = logging.getLogger(__name__)
 
 __all__ = ["Body", "FramePipeline", "FrameResult", "ImageError", "ModelFileError",
-           "RefitPipeline", "build_body", "build_model", "build_pipeline"]
+           "RefitPipeline", "build_body", "build_fitting_model", "build_model", "build_pipeline"]
 
 #: Files of the official ReFit ``data/`` folder the network is built from (MIT, from the
 #: ReFit repository; the user copies them next to their checkpoint).
@@ -107,15 +107,45 @@ def build_model(cfg: Config):
     raise ModelFileError(f"model.name={cfg.model.name!r} is not available in the pipeline yet")
 
 
+def build_fitting_model(cfg: Config):
+    """The fitting network on the runtime ``runtime.backend`` names.
+
+    ``runtime.threads`` > 0 sets torch's CPU thread count (process-wide).
+    ``torch``: :func:`build_model`. ``onnxruntime`` / ``tensorrt``: the backend's graphs
+    (exported on first use into a cache folder when ``runtime.export_dir`` is empty, see
+    :mod:`refit_ros.runtime.auto_export`) behind :class:`~refit_ros.pipeline.adapters.BackendModel`;
+    for ReFit-KP the small torch network is loaded too, for the warm-start fit check.
+
+    Raises
+    ------
+    ModelFileError
+        Missing weights / body files.
+    refit_ros.runtime.backends.BackendError
+        Missing runtime package, unusable export folder.
+    """
+    from refit_ros.runtime.backends import build_backend, resolve_backend
+
+    if cfg.runtime.threads > 0 and str(cfg.model.device).startswith("cpu"):
+        torch.set_num_threads(cfg.runtime.threads)  # process-wide: see runtime.threads
+    if resolve_backend(cfg) == "torch":
+        return build_model(cfg)
+    from refit_ros.pipeline.adapters import BackendModel
+
+    reference = build_model(cfg) if cfg.model.name == "refit_kp" else None
+    backend = build_backend(cfg, model=reference)
+    log.info("fitting network %s on %s", cfg.model.name, backend.describe())
+    return BackendModel(backend, reference)
+
+
 def build_pipeline(cfg: Config, detector=None, model=None) -> RefitPipeline:
-    """Detector + network + body model + tracker from the config.
+    """Detector + network (on ``runtime.backend``) + body model + tracker from the config.
 
     ``detector`` / ``model`` may be given to reuse instances (e.g. in evaluations).
     """
     from refit_ros.detect import build_detector
     from refit_ros.tracking import Tracker, TrackerParams
 
-    model = model if model is not None else build_model(cfg)
+    model = model if model is not None else build_fitting_model(cfg)
     detector = detector if detector is not None else build_detector(cfg)
     t = cfg.tracking
     tracker = None

@@ -92,3 +92,41 @@ class RefitKpModel:
 
     def rotmat(self, state) -> Tensor:
         return state.rotmat
+
+
+class BackendModel:
+    """A runtime backend (ONNX Runtime, TensorRT) as the pipeline's fitting model.
+
+    ``encode`` / ``init_state`` / ``step`` run on the backend's graphs; the final body is
+    posed by the pipeline with ``body`` (torch). When ``reference`` (the torch adapter of
+    the same weights) has a fit-quality check (``fit_error``, ReFit-KP), the warm-start
+    check uses it on the backend's states, so warm starts behave as on torch.
+
+    Parameters
+    ----------
+    backend : refit_ros.runtime.backends.FittingBackend
+    reference : FittingModel, optional
+    """
+
+    def __init__(self, backend, reference=None) -> None:
+        self.backend = backend
+        self.name = backend.name
+        self.body = backend.body
+        self.device = backend.device
+        if reference is not None and hasattr(reference, "fit_error"):
+            self.fit_error = reference.fit_error
+
+    def encode(self, image_rgb: np.ndarray, detections: Sequence[Any], camera: CropCamera):
+        return self.backend.encode(image_rgb, detections, camera)
+
+    def init_state(self, features, camera: CropCamera):
+        return self.backend.init_state(features, camera)
+
+    def step(self, state, features, camera: CropCamera):
+        return self.backend.step(state, features, camera)
+
+    def rotmat(self, state) -> Tensor:
+        return self.backend.rotmat(state)
+
+    def describe(self) -> dict[str, Any]:
+        return self.backend.describe()

@@ -29,6 +29,7 @@ from refit_ros.ros.latest import LatestSlot
 from refit_ros.ros.markers import MeshMarkers
 from refit_ros.ros.messages import frame_result_to_msg, intrinsics_from_camera_info
 from refit_ros.ros.parameters import config_from_parameters, declare_config_parameters
+from refit_ros.runtime.backends import resolve_backend
 
 #: Camera images: drop rather than queue (best effort, newest only).
 IMAGE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,
@@ -118,7 +119,7 @@ class RefitNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self.diag.set("pipeline", OK, f"loaded in {time.perf_counter() - t0:.1f} s",
                       model=self.cfg.model.name, body=self.cfg.body.model,
-                      backend=self.cfg.runtime.backend)
+                      backend=resolve_backend(self.cfg))
         self._create_topics()
         self._frames, self._marker_jobs = LatestSlot(), LatestSlot()
         self._threads = [threading.Thread(target=self._inference_loop, name="refit-inference",

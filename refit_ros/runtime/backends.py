@@ -32,8 +32,6 @@ from refit_ros.runtime.graphs import NEXT
 log = logging.getLogger(__name__)
 
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
-#: Where exports live when ``runtime.export_dir`` is empty (relative to the repository).
-DEFAULT_EXPORT_DIR = "out/export"
 
 
 class BackendError(RuntimeError):
@@ -237,11 +235,31 @@ def tensorrt_backend(export_dir: str | Path, expect: Mapping[str, Any] | None = 
                           manifest.feature_names, body, int(manifest.architecture["crop_size"]))
 
 
-def export_dir_from_config(cfg) -> Path:
-    """``runtime.export_dir`` resolved (``out/export`` when empty)."""
-    from refit_ros.config import resolve_path
+def resolve_backend(cfg) -> str:
+    """``runtime.backend`` with ``auto`` decided: ``onnxruntime`` for ReFit-KP on the CPU
+    when the package is installed (its small graphs run ~3x faster than torch's eager
+    ops), ``torch`` otherwise."""
+    name = cfg.runtime.backend
+    if name != "auto":
+        return name
+    if cfg.model.name == "refit_kp" and str(cfg.model.device).startswith("cpu"):
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            log.warning("runtime.backend=auto: onnxruntime is not installed, using torch "
+                        "(ReFit-KP ~3x slower); pip install onnxruntime==1.31.1")
+            return "torch"
+        return "onnxruntime"
+    return "torch"
 
-    return resolve_path(cfg.runtime.export_dir or DEFAULT_EXPORT_DIR)
+
+def export_dir_from_config(cfg) -> Path:
+    """``runtime.export_dir`` resolved; when empty, the per-user cache folder of the
+    configured model (:func:`refit_ros.runtime.auto_export.default_export_dir`)."""
+    from refit_ros.config import resolve_path
+    from refit_ros.runtime.auto_export import default_export_dir
+
+    return resolve_path(cfg.runtime.export_dir) if cfg.runtime.export_dir else default_export_dir(cfg)
 
 
 def build_backend(cfg, model=None, *, backend: str | None = None, precision: str = "fp16",
@@ -268,9 +286,9 @@ def build_backend(cfg, model=None, *, backend: str | None = None, precision: str
     BackendError
         Unknown backend, missing package, unusable export folder.
     """
-    from refit_ros.runtime.export import ExportError, expectations_from_config
+    from refit_ros.runtime.export import ExportError, expectations_from_config, load_export
 
-    name = backend or cfg.runtime.backend
+    name = backend or resolve_backend(cfg)
     if name not in BACKENDS:
         raise BackendError(f"runtime.backend={name!r} is not one of {list(BACKENDS)}")
     if name == "torch":
@@ -279,7 +297,6 @@ def build_backend(cfg, model=None, *, backend: str | None = None, precision: str
 
             model = build_model(cfg)
         return torch_backend(model.net, cfg.model.device, body=model.body, cuda_graphs=cuda_graphs)
-    export_dir = export_dir_from_config(cfg)
     expect = expectations_from_config(cfg)
     if name == "onnxruntime":
         try:
@@ -293,12 +310,19 @@ def build_backend(cfg, model=None, *, backend: str | None = None, precision: str
 
         require_tensorrt()  # before anything slow: the message says how to install it
     try:
-        from refit_ros.pipeline import build_body
+        from refit_ros.pipeline import build_body, build_model
+        from refit_ros.runtime.auto_export import check_weights, ensure_export
 
+        if cfg.runtime.export_dir:  # the user's export: checked, never overwritten
+            export_dir = export_dir_from_config(cfg)
+            check_weights(load_export(export_dir, expect), cfg, export_dir)
+        else:  # the cache folder: exported here when missing or made from other weights
+            export_dir, _ = ensure_export(
+                cfg, lambda: (model if model is not None else build_model(cfg)).net)
         body = build_body(cfg)
         if name == "onnxruntime":
             return onnxruntime_backend(export_dir, expect, body=body.to(cfg.model.device),
-                                       device=cfg.model.device)
+                                       device=cfg.model.device, threads=cfg.runtime.threads)
         return tensorrt_backend(export_dir, expect, body=body.to("cuda"), precision=precision,
                                 max_persons=max_persons)
     except ExportError as exc:
