@@ -104,7 +104,7 @@ def test_camera_info_yaml(tmp_path, caplog):
 
 @pytest.mark.parametrize("text, match", [
     (CALIB.replace("image_width: 640\n", ""), "image_width"),
-    (CALIB.replace("500.0, 0.0, ", ""), "9 numbers"),
+    (CALIB.replace("500.0, 0.0, ", ""), "camera_matrix has 7 values, expected 9"),
     (CALIB.replace("500.0", "0.0"), "focal length"),
     ("[1, 2", "not valid YAML"),
 ])

@@ -37,7 +37,7 @@ class CameraSource(Node):
     Raises
     ------
     refit_ros.config.ConfigError, refit_ros.io.frames.FrameSourceError,
-    refit_ros.ros.camera_info.CameraInfoFileError
+    refit_ros.io.camera_info.CameraInfoError
         No input given, input unreadable, or a bad calibration file (messages name it).
     """
 

@@ -33,23 +33,23 @@ def test_latest_slot_keeps_only_the_newest():
 
 
 def test_calibration_yaml_roundtrip_and_errors(tmp_path):
-    from refit_ros.ros.camera_info import CameraInfoFileError, read_calibration, write_calibration
+    from refit_ros.ros.camera_info import CameraInfoError, read_calibration, write_calibration
 
     path = tmp_path / "cam.yaml"
     write_calibration(path, 640, 480, [[500, 0, 320], [0, 501, 240], [0, 0, 1]], "front")
     calib = read_calibration(path)
     assert (calib.width, calib.height, calib.camera_name) == (640, 480, "front")
     np.testing.assert_array_equal(calib.P[:, :3], calib.K)
-    with pytest.raises(CameraInfoFileError, match="cannot read"):
+    with pytest.raises(CameraInfoError, match="cannot read"):
         read_calibration(tmp_path / "missing.yaml")
     path.write_text("image_width: 640\nimage_height: 480\n")
-    with pytest.raises(CameraInfoFileError, match="missing key 'camera_matrix'"):
+    with pytest.raises(CameraInfoError, match="missing key 'camera_matrix'"):
         read_calibration(path)
     path.write_text("image_width: 0\n")
-    with pytest.raises(CameraInfoFileError, match="image_width"):
+    with pytest.raises(CameraInfoError, match="image_width"):
         read_calibration(path)
     path.write_text("image_width: 4\nimage_height: 4\ncamera_matrix: {data: [0,0,2,0,0,2,0,0,1]}\n")
-    with pytest.raises(CameraInfoFileError, match="focal lengths must be > 0"):
+    with pytest.raises(CameraInfoError, match="focal lengths must be > 0"):
         read_calibration(path)
 
 

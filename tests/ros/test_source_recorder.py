@@ -124,7 +124,7 @@ def test_source_errors_name_the_problem(tmp_path):
 
     from refit_ros.config import ConfigError
     from refit_ros.io.frames import FrameSourceError
-    from refit_ros.ros.camera_info import CameraInfoFileError
+    from refit_ros.ros.camera_info import CameraInfoError
     from refit_ros.ros.source import CameraSource
 
     ctx = rclpy.Context()
@@ -138,7 +138,7 @@ def test_source_errors_name_the_problem(tmp_path):
         _folder(tmp_path, 1)
         bad = tmp_path / "bad.yaml"
         bad.write_text("image_width: 64\nimage_height: 64\ncamera_matrix: {data: [1, 2]}\n")
-        with pytest.raises(CameraInfoFileError, match="camera_matrix has 2 values"):
+        with pytest.raises(CameraInfoError, match="camera_matrix has 2 values"):
             CameraSource(cfg_for("/s3", **{"source.input": str(tmp_path),
                                            "source.camera_info": str(bad)}),
                          node_name="s3c", context=ctx)
