@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import colorsys
-
 import numpy as np
 
 from refit_ros.pipeline.types import FrameResult
+from refit_ros.render.annotate import track_color as overlay_color
 
 NAMESPACE = "refit_mesh"
 #: Marker ids of untracked bodies (track_id == -1) start here, one per body in the frame.
@@ -14,11 +13,9 @@ UNTRACKED_ID_BASE = 1_000_000
 
 
 def track_color(track_id: int) -> tuple[float, float, float]:
-    """A distinct, stable RGB colour per track (golden-ratio hue steps); grey if untracked."""
-    if track_id < 0:
-        return (0.7, 0.7, 0.7)
-    hue = (0.13 + 0.618033988749895 * track_id) % 1.0
-    return colorsys.hsv_to_rgb(hue, 0.65, 0.95)
+    """The track's colour in the overlays (:func:`refit_ros.render.annotate.track_color`),
+    as RViz's 0..1 RGB, so a person has one colour in RViz, Foxglove and the videos."""
+    return tuple(c / 255.0 for c in overlay_color(track_id))
 
 
 def marker_id(track_id: int, index: int) -> int:

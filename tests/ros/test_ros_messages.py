@@ -98,7 +98,9 @@ def test_mesh_markers_geometry_colour_and_stale_removal():
     p = adds[0].points[3]  # face 1, first corner = vertex 2
     np.testing.assert_allclose([p.x, p.y, p.z], res.bodies[0].vertices[2])
     assert (adds[0].color.r, adds[0].color.g, adds[0].color.b) != (adds[1].color.r, adds[1].color.g, adds[1].color.b)
-    assert track_color(3) == track_color(3)
+    assert track_color(3) == track_color(3) != track_color(4)
+    from refit_ros.render.annotate import track_color as overlay_color
+    assert [round(255 * c) for c in track_color(3)] == list(overlay_color(3))  # same as videos
 
     arr2 = mm.frame(_result([_body(5)]), _header(13))
     actions = {(m.id, m.action) for m in arr2.markers}
