@@ -15,6 +15,7 @@ $(VENV)/.refit-setup-stamp: $(SETUP_INPUTS)
 	touch $@
 
 test: setup
+	bash scripts/fetch_demo_video.sh >/dev/null  # real footage for the tests (PyPI, once)
 	bash scripts/run_tests.sh
 
 demo: setup
