@@ -12,6 +12,7 @@ A frame is timed the way the pipeline runs it, stage by stage, on one backend:
   arrays (what the pipeline publishes).
 
 A *cold* frame is preprocess + encode + init + ``cold_iters`` steps + body + postprocess,
+its *network* time encode + init + the steps (the network alone, per frame and per person),
 a *warm* frame (tracked person, state from the previous frame) the same without init and
 with ``warm_iters`` steps. Median and p95 are over ``repeats`` timed frames after
 ``warmup`` untimed ones; on CUDA every stage boundary synchronises the device.
@@ -127,6 +128,7 @@ def run_bench(backend: FittingBackend, persons: int = 1, cold_iters: int = 5,
 
     times: dict[str, list[float]] = {}
     frames: dict[str, list[float]] = {"cold": [], "warm": []}
+    network: dict[str, list[float]] = {"cold": [], "warm": []}
 
     def timed(name: str, record: bool, fn: Callable[[], Any]) -> Any:
         sync()
@@ -161,6 +163,10 @@ def run_bench(backend: FittingBackend, persons: int = 1, cold_iters: int = 5,
             sync()
             if record:
                 frames[kind].append((time.perf_counter() - t_frame) * 1e3)
+                # the network alone: encoder, cold start, steps (no host work, no body)
+                network[kind].append(times["encode"][-1] + sum(
+                    times[n][-1] for n in times if n == "init" and kind == "cold"
+                    or n.startswith(f"{kind}_step_")))
             prev_state = state
     result = BenchResult(backend=backend.describe(), persons=persons, cold_iters=cold_iters,
                          warm_iters=warm_iters, repeats=repeats, warmup=warmup)
@@ -171,8 +177,11 @@ def run_bench(backend: FittingBackend, persons: int = 1, cold_iters: int = 5,
     for kind, ts in frames.items():
         if ts:
             st = StageStats.of(ts)
+            net = StageStats.of(network[kind])
             result.frames[kind] = {**asdict(st), "fps": 1e3 / st.median_ms,
-                                   "iterations": cold_iters if kind == "cold" else warm_iters}
+                                   "iterations": cold_iters if kind == "cold" else warm_iters,
+                                   "network_median_ms": net.median_ms,
+                                   "network_median_ms_per_person": net.median_ms / persons}
     result.host = {"machine": platform.machine(), "processor": platform.processor(),
                    "cpu_count": __import__("os").cpu_count(),
                    "torch_threads": torch.get_num_threads(), "torch": str(torch.__version__)}
