@@ -48,3 +48,38 @@ def test_train_writes_weights_config_and_resumes(tmp_path):
     assert model.meta["seed"] == cfg.seed and "git_commit" in model.meta
     more = load_train_config(None, SMALL + ["budget.max_steps=3"])
     assert train(more, tmp_path, body=body).steps == 3       # resumed from the checkpoint
+
+
+def test_temporal_losses_measure_velocity_and_acceleration_errors():
+    from refit_ros.training.warm_finetune import temporal_losses
+
+    true = [torch.zeros(2, 24, 3) + k * 0.01 for k in range(3)]   # constant velocity
+    out = temporal_losses([t.clone() for t in true], true)
+    assert float(out["velocity"]) < 1e-4 and float(out["accel"]) < 1e-4
+    pred = [t.clone() for t in true]
+    pred[-1] = pred[-1] + torch.tensor([0.0, 0.03, 0.04])          # last frame 5 cm off
+    out = temporal_losses(pred, true)
+    assert abs(float(out["velocity"]) - 0.05) < 1e-4 and abs(float(out["accel"]) - 0.05) < 1e-4
+    assert set(temporal_losses(pred[1:], true[1:])) == {"velocity"}
+
+
+def test_warm_finetune_runs_with_and_without_the_temporal_loss(tmp_path):
+    """A few fine-tuning steps on the test body: finite losses, weights + provenance saved,
+    earlier fine-tune records kept."""
+    from refit_ros.training.warm_finetune import WarmFinetuneConfig, finetune
+
+    body = kp_test_body()
+    train_cfg = load_train_config(None, SMALL)
+    model = build_model(train_cfg, body)
+    model.meta = {"warm_finetune": {"steps": 99}}
+    for k, (accel, vel) in enumerate([(0.0, 0.0), (10.0, 10.0)]):
+        cfg = WarmFinetuneConfig(max_steps=2, seq_batch=2, burn_in=(0, 2), scored_frames=2,
+                                 cold_batch=4, accel_weight=accel, velocity_weight=vel,
+                                 min_burn_in_temporal=1)
+        path = finetune(model, train_cfg, cfg, tmp_path / f"run{k}")
+        assert path.is_file()
+        assert all(torch.isfinite(p).all() for p in model.parameters())
+    saved = load_refit_kp(body, path)
+    assert saved.meta["warm_finetune"]["steps"] == 2
+    assert saved.meta["warm_finetune"]["config"]["accel_weight"] == 10.0
+    assert [r["steps"] for r in saved.meta["warm_finetune_previous"]] == [99, 2]

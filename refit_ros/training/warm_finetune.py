@@ -86,6 +86,17 @@ class WarmFinetuneConfig:
     cold_batch : int
         Single-frame cold samples per step (0 = none).
     cold_weight, warm_weight : float
+    accel_weight : float
+        Temporal loss on the scored warm frames (0 = off, the default): mean per-joint norm
+        of the predicted minus the true second difference of the pelvis-relative joints
+        (metres per frame^2); frames ``t-1``, ``t-2`` are earlier scored frames (with
+        gradient) or the last burn-in / cold frames (without). Teaches the recurrent state
+        not to follow per-frame landmark jitter.
+    velocity_weight : float
+        The same with the first difference (0 = off, the default).
+    min_burn_in_temporal : int
+        Sequences with a temporal loss get at least this many burn-in frames (so the
+        second difference of the first scored frame rests on warm frames); 0 = as drawn.
     threads : int
     """
 
@@ -105,6 +116,9 @@ class WarmFinetuneConfig:
     cold_batch: int = 64
     cold_weight: float = 1.0
     warm_weight: float = 1.0
+    accel_weight: float = 0.0
+    velocity_weight: float = 0.0
+    min_burn_in_temporal: int = 0
     threads: int = 1
 
 
@@ -115,10 +129,41 @@ def _targets(model: RefitKp, f: dict, cam: CropCamera, vertices) -> Targets:
                                      f["translation"], cam, vertices)
 
 
+def _rel_joints(joints: torch.Tensor) -> torch.Tensor:
+    """Pelvis-relative joints (``B x 24 x 3``), the quantity the jitter metric differences."""
+    return joints - joints[:, :1]
+
+
+def temporal_losses(pred: list, true: list) -> dict[str, torch.Tensor]:
+    """Velocity and acceleration errors of the newest frame of a short trajectory.
+
+    Parameters
+    ----------
+    pred, true : list of Tensor
+        Pelvis-relative joints ``B x J x 3`` of frames ``t-2, t-1, t`` (or ``t-1, t``),
+        oldest first; only ``pred[-1]`` needs to carry gradient.
+
+    Returns
+    -------
+    dict
+        ``velocity`` (mean per-joint norm of predicted minus true first difference) and,
+        with three frames, ``accel`` (second difference), metres per frame (squared).
+    """
+    out = {}
+    vp, vt = pred[-1] - pred[-2], true[-1] - true[-2]
+    out["velocity"] = torch.sqrt(((vp - vt) ** 2).sum(-1) + 1e-10).mean()
+    if len(pred) >= 3:
+        ap = pred[-1] - 2 * pred[-2] + pred[-3]
+        at = true[-1] - 2 * true[-2] + true[-3]
+        out["accel"] = torch.sqrt(((ap - at) ** 2).sum(-1) + 1e-10).mean()
+    return out
+
+
 def warm_sequence_loss(model: RefitKp, seqs: SyntheticSequences, train: TrainConfig,
                        burn_in: int, scored: int, warm_iters: int,
                        vertex_ids: torch.Tensor | None = None,
-                       vertices: list | None = None) -> tuple[torch.Tensor, dict]:
+                       vertices: list | None = None, accel_weight: float = 0.0,
+                       velocity_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
     """Cold first frame, ``burn_in`` warm frames without gradient, ``scored`` warm frames
     with the loss; returns the mean loss of the scored frames and logging parts.
 
@@ -131,7 +176,11 @@ def warm_sequence_loss(model: RefitKp, seqs: SyntheticSequences, train: TrainCon
         Its ``iterations`` (cold steps) and ``loss`` weights are used.
     vertices : list of Tensor, optional
         Per-frame ``S x V x 3`` true vertices (body-model frame) for the vertex loss.
+    accel_weight, velocity_weight : float
+        Weights of the temporal terms (:func:`temporal_losses`) added to each scored frame's
+        loss (0 = off: the loss is exactly the per-frame one).
     """
+    temporal = accel_weight > 0 or velocity_weight > 0
     n_frames = 1 + burn_in + scored
     if seqs.num_frames < n_frames:
         raise ValueError(f"sequences have {seqs.num_frames} frames, need {n_frames}")
@@ -141,28 +190,53 @@ def warm_sequence_loss(model: RefitKp, seqs: SyntheticSequences, train: TrainCon
     def features(t):
         return model.encode(KeypointEvidence.from_full_image(frames[t]["keypoints2d"], cams[t]))
 
+    pred_rel: list = []      # per frame: predicted pelvis-relative joints (temporal loss)
+
+    def rel_of(state):
+        return _rel_joints(model._estimate(state.pose6d, state.betas, state.cam, None).joints)
+
     with torch.no_grad():
         f0 = features(0)
         state = model.init_state(f0, cams[0])
         for _ in range(train.iterations):
             state = model.step(state, f0, cams[0])
         betas_sum = state.betas.clone()
+        if temporal and burn_in < 2:
+            pred_rel.append(rel_of(state))
         for t in range(1, 1 + burn_in):
             ft = features(t)
             state = warm_start_state(state, cams[t - 1], cams[t], betas_sum / t)
             for _ in range(warm_iters):
                 state = model.step(state, ft, cams[t])
             betas_sum += state.betas
+            if temporal and t >= burn_in - 1:
+                pred_rel.append(rel_of(state))
+    first_kept = 1 + burn_in - len(pred_rel)
     total = None
     parts: dict = {}
+    tparts: dict = {}
     for t in range(1 + burn_in, n_frames):
         ft = features(t)
         start = warm_start_state(state, cams[t - 1], cams[t], (betas_sum / t).detach())
         estimates, state = model.unroll(ft, cams[t], warm_iters, vertex_ids, state=start)
         tgt = _targets(model, frames[t], cams[t], None if vertices is None else vertices[t])
         loss, parts = sequence_loss(estimates, tgt, cams[t], train.loss)
+        if temporal:
+            pred_rel.append(_rel_joints(estimates[-1].joints))
+            k = min(3, len(pred_rel))
+            true_rel = [_rel_joints(frames[u]["joints"]) for u in range(t - k + 1, t + 1)]
+            assert first_kept <= t - k + 1
+            terms = temporal_losses(pred_rel[-k:], true_rel)
+            loss = loss + velocity_weight * terms["velocity"]
+            if "accel" in terms:
+                loss = loss + accel_weight * terms["accel"]
+            for name, v in terms.items():
+                tparts.setdefault(name, []).append(float(v.detach()))
         total = loss if total is None else total + loss
         betas_sum = betas_sum + state.betas.detach()
+    parts = dict(parts)
+    for name, v in tparts.items():
+        parts[name] = float(np.mean(v))
     return total / scored, parts
 
 
@@ -199,6 +273,8 @@ def finetune(model: RefitKp, train: TrainConfig, cfg: WarmFinetuneConfig,
         for g in opt.param_groups:
             g["lr"] = lr
         burn = int(rng_meta.integers(cfg.burn_in[0], cfg.burn_in[1] + 1))
+        if cfg.accel_weight > 0 or cfg.velocity_weight > 0:
+            burn = max(burn, cfg.min_burn_in_temporal)
         iters = int(rng_meta.choice(cfg.warm_iterations))
         fps = float(rng_meta.uniform(*cfg.fps_range))
         seq_cfg = SequenceConfig(frames=1 + burn + cfg.scored_frames, fps=fps, dropout_rate=0.0,
@@ -207,7 +283,8 @@ def finetune(model: RefitKp, train: TrainConfig, cfg: WarmFinetuneConfig,
             batch_rng(cfg.seed, step, TEMPORAL_TRAIN_STREAM), cfg.seq_batch)
         verts = _sequence_vertices(body, seqs, vids)
         warm_loss, wparts = warm_sequence_loss(model, seqs, train, burn, cfg.scored_frames,
-                                               iters, vids, verts)
+                                               iters, vids, verts, cfg.accel_weight,
+                                               cfg.velocity_weight)
         loss = cfg.warm_weight * warm_loss
         cparts: dict = {}
         if cfg.cold_batch > 0:
@@ -226,6 +303,8 @@ def finetune(model: RefitKp, train: TrainConfig, cfg: WarmFinetuneConfig,
             row = {"step": step, "minutes": round((time.perf_counter() - t0) / 60, 2),
                    "lr": lr, "warm": round(float(warm_loss.detach()), 4),
                    "warm_3d": round(wparts.get("keypoints3d", float("nan")), 4),
+                   "warm_accel": round(wparts.get("accel", float("nan")), 5),
+                   "warm_vel": round(wparts.get("velocity", float("nan")), 5),
                    "cold": round(cparts.get("total", float("nan")), 4),
                    "cold_3d": round(cparts.get("keypoints3d", float("nan")), 4),
                    "gnorm": round(float(gnorm), 2)}
@@ -233,11 +312,15 @@ def finetune(model: RefitKp, train: TrainConfig, cfg: WarmFinetuneConfig,
             log.info("warm fine-tune %s", json.dumps(row))
     model.eval()
     meta = dict(getattr(model, "meta", {}) or {})
+    if "warm_finetune" in meta:   # fine-tuned again: keep the earlier runs' records
+        meta["warm_finetune_previous"] = list(meta.get("warm_finetune_previous", [])) + \
+            [meta["warm_finetune"]]
     meta["warm_finetune"] = {"config": dataclasses.asdict(cfg), "steps": step,
                              "minutes": round((time.perf_counter() - t0) / 60, 2),
                              "torch": str(torch.__version__),
                              "last": log_rows[-1] if log_rows else None}
     path = save_refit_kp(model, out / "refit_kp_warm.pt", meta=meta)
+    model.meta = meta  # the in-memory model carries the provenance it was saved with
     with open(out / "warm_finetune_log.jsonl", "w") as fh:
         for r in log_rows:
             fh.write(json.dumps(r) + "\n")
@@ -284,6 +367,10 @@ def main(argv=None) -> int:
         model = load_refit_kp(create_body_model(train.body), args.weights)
     model.meta = dict(getattr(model, "meta", {}) or {})
     model.meta["torch"] = str(model.meta.get("torch", torch.__version__))
+    if "warm_finetune_command" in model.meta:   # fine-tuning fine-tuned weights: keep history
+        model.meta["warm_finetune_command_previous"] = \
+            list(model.meta.get("warm_finetune_command_previous", [])) + \
+            [model.meta["warm_finetune_command"]]
     model.meta["warm_finetune_command"] = "python -m refit_ros.training.warm_finetune " + \
         " ".join(argv if argv is not None else __import__("sys").argv[1:])
     path = finetune(model, train, cfg, args.out)
