@@ -19,7 +19,7 @@ test: setup
 	bash scripts/run_tests.sh
 
 demo: setup
-	bash scripts/demo.sh
+	bash scripts/demo.sh $(ARGS)
 
 clean:
 	rm -rf build out
