@@ -172,6 +172,6 @@ def test_bench_pipeline_json_on_a_real_clip(tmp_path, capsys):
     assert main(["bench-pipeline", str(clip), "--size", "640"]) == 2
     assert "--size must be WxH" in capsys.readouterr().err
     assert main(["bench-pipeline", str(clip), "--crop", "0,0,900,900"]) == 2
-    assert "outside the 512x512 video" in capsys.readouterr().err
+    assert "outside the 512x512 frames" in capsys.readouterr().err
     assert main(["bench-pipeline", str(tmp_path / "none.mp4")]) == 2
     assert "does not exist" in capsys.readouterr().err

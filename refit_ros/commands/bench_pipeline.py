@@ -44,7 +44,7 @@ MODES = {"cold": ["tracking.warm_start=false"], "warm": []}
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", nargs="?", default=None,
-                        help=f"video file (default: {DEMO_CLIP} with --crop "
+                        help=f"video file, image folder or image (default: {DEMO_CLIP} with --crop "
                              f"{','.join(map(str, DEMO_CROP))})")
     add_config_arguments(parser)
     parser.add_argument("--size", default="640x480", help="WxH the frames are resized to")
@@ -82,37 +82,37 @@ def _parse_crop(text: str | None) -> tuple[int, int, int, int] | None:
 
 
 class _Decoder:
-    """Frames of a video: read, cropped, resized, RGB; loops when the clip ends."""
+    """Frames of an input (:func:`refit_ros.io.frames.open_source`: decoded, RGB), cropped
+    and resized; starts over when the input ends."""
 
     def __init__(self, path: Path, size: tuple[int, int], crop) -> None:
-        import cv2
+        from refit_ros.io.frames import open_source
 
-        self.cv2, self.path, self.size, self.crop = cv2, path, size, crop
-        self.cap = cv2.VideoCapture(str(path))
-        if not self.cap.isOpened():
-            raise ValueError(f"cannot open video {path}")
-        self.width = int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH))
-        self.height = int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        self.fps = float(self.cap.get(cv2.CAP_PROP_FPS)) or 30.0
-        if crop is not None and (crop[2] > self.width or crop[3] > self.height):
-            raise ValueError(f"--crop {crop} is outside the {self.width}x{self.height} video")
+        self.source = open_source(path)
+        self.fps, self.size, self.crop = self.source.fps, size, crop
+        first = next(iter(self.source)).image
+        if crop is not None and (crop[2] > first.shape[1] or crop[3] > first.shape[0]):
+            raise ValueError(f"--crop {crop} is outside the {first.shape[1]}x{first.shape[0]} "
+                             f"frames of {path}")
+        self.restart()
 
     def restart(self) -> None:
-        self.cap.set(self.cv2.CAP_PROP_POS_FRAMES, 0)
+        self._frames = iter(self.source)
 
     def next(self) -> np.ndarray:
-        ok, bgr = self.cap.read()
-        if not ok:
+        import cv2
+
+        frame = next(self._frames, None)
+        if frame is None:  # end of the input: loop
             self.restart()
-            ok, bgr = self.cap.read()
-            if not ok:
-                raise ValueError(f"cannot read a frame from {self.path}")
+            frame = next(self._frames)
+        rgb = frame.image
         if self.crop is not None:
             x0, y0, x1, y1 = self.crop
-            bgr = bgr[y0:y1, x0:x1]
-        if (bgr.shape[1], bgr.shape[0]) != self.size:
-            bgr = self.cv2.resize(bgr, self.size, interpolation=self.cv2.INTER_AREA)
-        return self.cv2.cvtColor(bgr, self.cv2.COLOR_BGR2RGB)
+            rgb = rgb[y0:y1, x0:x1]
+        if (rgb.shape[1], rgb.shape[0]) != self.size:
+            rgb = cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(rgb)
 
 
 class _Messages:
@@ -209,9 +209,7 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError(f"the demo clip {path} is missing: run `bash "
                                  "scripts/fetch_demo_video.sh` (or `make demo`) or give INPUT")
         else:
-            path = Path(args.input)
-            if not path.is_file():
-                raise ValueError(f"{path} does not exist")
+            path = Path(args.input)  # a video, image folder or image (open_source checks it)
         decoder = _Decoder(path, size, crop)
         cfg = load_config(args.config, list(args.overrides))
         messages = None
@@ -239,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
                 m = report["modes"][mode]
                 print(f"{mode}: {m['fps']} FPS ({m['frame']['median_ms']} ms/frame median), "
                       f"people/frame {m['people_per_frame']}", file=sys.stderr)
-    except (ValueError, ConfigError, ModelFileError, BackendError) as exc:
+    except (ValueError, ConfigError, ModelFileError, BackendError) as exc:  # FrameSourceError too
         print(f"refit-ros bench-pipeline: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=1))
