@@ -54,14 +54,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="re-export even if OUT already holds this model's export")
 
 
-def _net_from_config(cfg):
-    """(net, body name, weights record) of the configured model."""
-    from refit_ros.pipeline import build_model
-    from refit_ros.runtime.auto_export import weights_record
-
-    return build_model(cfg).net, cfg.body.model, weights_record(cfg)
-
-
 def run(args: argparse.Namespace) -> int:
     from refit_ros.runtime.auto_export import same_weights
     from refit_ros.runtime.backends import BackendError, export_dir_from_config
@@ -80,11 +72,18 @@ def run(args: argparse.Namespace) -> int:
             from refit_ros.runtime.parity_check import fixture_weights_source
 
             fx = load_fixture(args.fixture)
-            net, _ = build_fixture_model(fx)
             body, weights, iterations = "smpl", fixture_weights_source(fx), int(fx.inputs.get("iters", 5))
+
+            def build_net():
+                return build_fixture_model(fx)[0]
         else:
-            net, body, weights = _net_from_config(cfg)
-            iterations = cfg.model.iterations
+            from refit_ros.pipeline import build_model
+            from refit_ros.runtime.auto_export import weights_record
+
+            body, weights, iterations = cfg.body.model, weights_record(cfg), cfg.model.iterations
+
+            def build_net():  # only when exporting: a current export needs no network
+                return build_model(cfg).net
         manifest = None
         if not args.force:
             try:
@@ -99,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
                 manifest = None
         seconds = {}
         if manifest is None:
-            result = export_onnx(net, out, body=body, iterations=iterations, weights=weights,
+            result = export_onnx(build_net(), out, body=body, iterations=iterations, weights=weights,
                                  opset=args.opset, exporter=args.exporter,
                                  max_persons=max(args.max_persons, 2))
             manifest, seconds = result.manifest, result.seconds
