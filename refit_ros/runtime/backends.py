@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -28,6 +28,9 @@ from refit_ros.models.refit.state import RefitState
 from refit_ros.runtime.families import (CAMERA_NAMES, STATE_NAMES, ModelFamily,
                                         camera_tensors, check_camera_values, family_for)
 from refit_ros.runtime.graphs import NEXT
+
+if TYPE_CHECKING:
+    from refit_ros.runtime.export import ExportManifest
 
 log = logging.getLogger(__name__)
 
@@ -205,15 +208,17 @@ def torch_backend(net: torch.nn.Module, device: str | torch.device = "cpu", body
 
 
 def onnxruntime_backend(export_dir: str | Path, expect: Mapping[str, Any] | None = None,
-                        body=None, device: str = "cpu", threads: int = 0) -> FittingBackend:
-    """The ONNX Runtime backend over an export folder (validated against ``expect``).
+                        body=None, device: str = "cpu", threads: int = 0,
+                        manifest: ExportManifest | None = None) -> FittingBackend:
+    """The ONNX Runtime backend over an export folder (validated against ``expect``, unless
+    its already validated ``manifest`` is given).
 
     ``device='cuda'`` asks for the CUDA execution provider (error if it is missing).
     """
     from refit_ros.runtime.export import load_export
     from refit_ros.runtime.onnxruntime_backend import OrtRunner
 
-    manifest = load_export(export_dir, expect)
+    manifest = manifest or load_export(export_dir, expect)
     runner = OrtRunner(export_dir, manifest, device=device, threads=threads)
     return FittingBackend(family_for(manifest.model), runner, "onnxruntime",
                           manifest.feature_names, body, int(manifest.architecture["crop_size"]))
@@ -221,13 +226,15 @@ def onnxruntime_backend(export_dir: str | Path, expect: Mapping[str, Any] | None
 
 def tensorrt_backend(export_dir: str | Path, expect: Mapping[str, Any] | None = None,
                      body=None, precision: str = "fp16", max_persons: int | None = None,
-                     calibration: str | Path | None = None) -> FittingBackend:
-    """The TensorRT backend: engines built from the export (or taken from its cache)."""
+                     calibration: str | Path | None = None,
+                     manifest: ExportManifest | None = None) -> FittingBackend:
+    """The TensorRT backend: engines built from the export (or taken from its cache);
+    ``manifest``: the export's, already validated (else loaded and checked here)."""
     from refit_ros.runtime.export import load_export
     from refit_ros.runtime.tensorrt_backend import TensorRTRunner, require_tensorrt
 
     require_tensorrt()
-    manifest = load_export(export_dir, expect)
+    manifest = manifest or load_export(export_dir, expect)
     runner = TensorRTRunner(export_dir, manifest, precision=precision,
                             max_persons=max_persons or manifest.max_persons,
                             calibration=calibration)
@@ -315,15 +322,17 @@ def build_backend(cfg, model=None, *, backend: str | None = None, precision: str
 
         if cfg.runtime.export_dir:  # the user's export: checked, never overwritten
             export_dir = export_dir_from_config(cfg)
-            check_weights(load_export(export_dir, expect), cfg, export_dir)
+            manifest = load_export(export_dir, expect)
+            check_weights(manifest, cfg, export_dir)
         else:  # the cache folder: exported here when missing or made from other weights
-            export_dir, _ = ensure_export(
+            export_dir, manifest = ensure_export(
                 cfg, lambda: (model if model is not None else build_model(cfg)).net)
         body = build_body(cfg)
         if name == "onnxruntime":
-            return onnxruntime_backend(export_dir, expect, body=body.to(cfg.model.device),
-                                       device=cfg.model.device, threads=cfg.runtime.threads)
-        return tensorrt_backend(export_dir, expect, body=body.to("cuda"), precision=precision,
-                                max_persons=max_persons)
+            return onnxruntime_backend(export_dir, body=body.to(cfg.model.device),
+                                       device=cfg.model.device, threads=cfg.runtime.threads,
+                                       manifest=manifest)
+        return tensorrt_backend(export_dir, body=body.to("cuda"), precision=precision,
+                                max_persons=max_persons, manifest=manifest)
     except ExportError as exc:
         raise BackendError(f"runtime.backend={name}: {exc}") from exc
