@@ -208,10 +208,32 @@ def test_warm_start_state_keeps_or_resets_hidden_and_drops_stale_body(kp_model):
     prev, cam = track.state, track.camera
     kept = warm_start_state(prev, cam, cam)
     torch.testing.assert_close(kept.cam, prev.cam, rtol=0, atol=1e-5)
+    # the 6D pose is put in canonical form (orthonormal columns), same rotations
+    six = kept.pose6d.reshape(-1, 3, 2)
+    torch.testing.assert_close(six.norm(dim=1), torch.ones(six.shape[0], 2), rtol=0, atol=1e-5)
+    torch.testing.assert_close(kp_model.rotmat(kept), kp_model.rotmat(prev), rtol=0, atol=1e-5)
     assert kept.hpose is prev.hpose and kept.joints is prev.joints
     reset = warm_start_state(prev, cam, cam, betas=prev.betas + 0.1, reset_hidden=True)
     assert float(reset.hpose.abs().sum()) == 0.0 and float(reset.hcam.abs().sum()) == 0.0
     assert reset.joints is None  # the cached body belonged to the old shape
+
+
+def test_chained_warm_starts_keep_the_6d_pose_bounded(kp_model):
+    # A step adds its update to the raw 6D vectors; chained over many frames without
+    # normalisation their length grows frame after frame (the network then sees inputs it
+    # was never trained on and stops fitting). The warm start renormalises them, so after
+    # many warm frames the stored state is still one step away from unit length.
+    n = 40
+    pipe = _pipeline(kp_model, True, 1)
+    pipe.detector.load(_static_frames(n))
+    image = np.zeros((1080, 1280, 3), np.uint8)
+    lengths = []
+    for k in range(n):
+        pipe.process(image, stamp=k / 30)
+        assert pipe.tracker.tracks[0].warm_ok == (k > 0)
+        six = pipe.tracker.tracks[0].state.pose6d.reshape(-1, 3, 2)
+        lengths.append(float(six.norm(dim=1).mean()))
+    assert max(abs(x - 1.0) for x in lengths) < 0.01, lengths  # unnormalised: 1.10 at the end
 
 
 class _ScriptedErrors(_CountingModel):
