@@ -72,14 +72,42 @@ def test_warm_finetune_runs_with_and_without_the_temporal_loss(tmp_path):
     train_cfg = load_train_config(None, SMALL)
     model = build_model(train_cfg, body)
     model.meta = {"warm_finetune": {"steps": 99}}
-    for k, (accel, vel) in enumerate([(0.0, 0.0), (10.0, 10.0)]):
+    for k, (accel, vel, root) in enumerate([(0.0, 0.0, 0.0), (10.0, 10.0, 2.0)]):
         cfg = WarmFinetuneConfig(max_steps=2, seq_batch=2, burn_in=(0, 2), scored_frames=2,
                                  cold_batch=4, accel_weight=accel, velocity_weight=vel,
-                                 min_burn_in_temporal=1)
+                                 root_weight=root, min_burn_in_temporal=1)
         path = finetune(model, train_cfg, cfg, tmp_path / f"run{k}")
         assert path.is_file()
         assert all(torch.isfinite(p).all() for p in model.parameters())
     saved = load_refit_kp(body, path)
     assert saved.meta["warm_finetune"]["steps"] == 2
     assert saved.meta["warm_finetune"]["config"]["accel_weight"] == 10.0
+    assert saved.meta["warm_finetune"]["config"]["root_weight"] == 2.0
+    assert saved.meta["warm_finetune"]["last"] is None or \
+        "warm_root_accel" in saved.meta["warm_finetune"]["last"]
     assert [r["steps"] for r in saved.meta["warm_finetune_previous"]] == [99, 2]
+
+
+def test_root_term_adds_the_camera_frame_pelvis_trajectory_error():
+    """``root_weight`` adds velocity + acceleration errors of the camera-frame pelvis to the
+    warm loss (the published translation), on top of the pelvis-relative terms."""
+    import numpy as np
+
+    from refit_ros.training.sequences import SequenceConfig, SequenceSampler
+    from refit_ros.training.warm_finetune import warm_sequence_loss
+
+    body = kp_test_body()
+    train_cfg = load_train_config(None, SMALL)
+    torch.manual_seed(0)
+    model = build_model(train_cfg, body).eval()
+    seqs = SequenceSampler(body, train_cfg.data, SequenceConfig(frames=5, dropout_rate=0.0)) \
+        .sample(np.random.default_rng(3), 2)
+    args = (model, seqs, train_cfg, 2, 2, 1)
+    base, p0 = warm_sequence_loss(*args, accel_weight=1.0, velocity_weight=1.0)
+    with_root, p1 = warm_sequence_loss(*args, accel_weight=1.0, velocity_weight=1.0,
+                                       root_weight=3.0)
+    assert "root_accel" not in p0 and {"root_velocity", "root_accel"} <= set(p1)
+    assert p1["root_accel"] > 0 and p1["root_velocity"] > 0
+    # per scored frame the loss grows by root_weight x (velocity + accel) of the pelvis
+    expected = 3.0 * (p1["root_velocity"] + p1["root_accel"])
+    assert abs(float(with_root - base) - expected) < 1e-4 * max(1.0, expected)

@@ -94,6 +94,9 @@ class WarmFinetuneConfig:
         not to follow per-frame landmark jitter.
     velocity_weight : float
         The same with the first difference (0 = off, the default).
+    root_weight : float
+        Velocity + acceleration error of the pelvis trajectory in the camera frame (the
+        translation the node publishes, depth included), metres per frame (squared); 0 = off.
     min_burn_in_temporal : int
         Sequences with a temporal loss get at least this many burn-in frames (so the
         second difference of the first scored frame rests on warm frames); 0 = as drawn.
@@ -118,6 +121,7 @@ class WarmFinetuneConfig:
     warm_weight: float = 1.0
     accel_weight: float = 0.0
     velocity_weight: float = 0.0
+    root_weight: float = 0.0
     min_burn_in_temporal: int = 0
     threads: int = 1
 
@@ -163,7 +167,8 @@ def warm_sequence_loss(model: RefitKp, seqs: SyntheticSequences, train: TrainCon
                        burn_in: int, scored: int, warm_iters: int,
                        vertex_ids: torch.Tensor | None = None,
                        vertices: list | None = None, accel_weight: float = 0.0,
-                       velocity_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
+                       velocity_weight: float = 0.0,
+                       root_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
     """Cold first frame, ``burn_in`` warm frames without gradient, ``scored`` warm frames
     with the loss; returns the mean loss of the scored frames and logging parts.
 
@@ -179,8 +184,10 @@ def warm_sequence_loss(model: RefitKp, seqs: SyntheticSequences, train: TrainCon
     accel_weight, velocity_weight : float
         Weights of the temporal terms (:func:`temporal_losses`) added to each scored frame's
         loss (0 = off: the loss is exactly the per-frame one).
+    root_weight : float
+        Weight of the same terms (velocity + acceleration) on the camera-frame pelvis.
     """
-    temporal = accel_weight > 0 or velocity_weight > 0
+    temporal = accel_weight > 0 or velocity_weight > 0 or root_weight > 0
     n_frames = 1 + burn_in + scored
     if seqs.num_frames < n_frames:
         raise ValueError(f"sequences have {seqs.num_frames} frames, need {n_frames}")
@@ -191,9 +198,18 @@ def warm_sequence_loss(model: RefitKp, seqs: SyntheticSequences, train: TrainCon
         return model.encode(KeypointEvidence.from_full_image(frames[t]["keypoints2d"], cams[t]))
 
     pred_rel: list = []      # per frame: predicted pelvis-relative joints (temporal loss)
+    pred_root: list = []     # per frame: predicted camera-frame pelvis
 
-    def rel_of(state):
-        return _rel_joints(model._estimate(state.pose6d, state.betas, state.cam, None).joints)
+    def root_of(joints, cam, t):
+        return joints[:, :1] + cams[t].translation(cam)[:, None]
+
+    def true_root(u):
+        return frames[u]["joints"][:, :1] + frames[u]["translation"][:, None]
+
+    def keep(state, t):
+        j = model._estimate(state.pose6d, state.betas, state.cam, None).joints
+        pred_rel.append(_rel_joints(j))
+        pred_root.append(root_of(j, state.cam, t))
 
     with torch.no_grad():
         f0 = features(0)
@@ -202,7 +218,7 @@ def warm_sequence_loss(model: RefitKp, seqs: SyntheticSequences, train: TrainCon
             state = model.step(state, f0, cams[0])
         betas_sum = state.betas.clone()
         if temporal and burn_in < 2:
-            pred_rel.append(rel_of(state))
+            keep(state, 0)
         for t in range(1, 1 + burn_in):
             ft = features(t)
             state = warm_start_state(state, cams[t - 1], cams[t], betas_sum / t)
@@ -210,7 +226,7 @@ def warm_sequence_loss(model: RefitKp, seqs: SyntheticSequences, train: TrainCon
                 state = model.step(state, ft, cams[t])
             betas_sum += state.betas
             if temporal and t >= burn_in - 1:
-                pred_rel.append(rel_of(state))
+                keep(state, t)
     first_kept = 1 + burn_in - len(pred_rel)
     total = None
     parts: dict = {}
@@ -230,6 +246,12 @@ def warm_sequence_loss(model: RefitKp, seqs: SyntheticSequences, train: TrainCon
             loss = loss + velocity_weight * terms["velocity"]
             if "accel" in terms:
                 loss = loss + accel_weight * terms["accel"]
+            if root_weight > 0:
+                pred_root.append(root_of(estimates[-1].joints, estimates[-1].cam, t))
+                root = temporal_losses(pred_root[-k:], [true_root(u) for u in
+                                                         range(t - k + 1, t + 1)])
+                loss = loss + root_weight * sum(root.values())
+                terms.update({f"root_{name}": v for name, v in root.items()})
             for name, v in terms.items():
                 tparts.setdefault(name, []).append(float(v.detach()))
         total = loss if total is None else total + loss
@@ -273,7 +295,7 @@ def finetune(model: RefitKp, train: TrainConfig, cfg: WarmFinetuneConfig,
         for g in opt.param_groups:
             g["lr"] = lr
         burn = int(rng_meta.integers(cfg.burn_in[0], cfg.burn_in[1] + 1))
-        if cfg.accel_weight > 0 or cfg.velocity_weight > 0:
+        if cfg.accel_weight > 0 or cfg.velocity_weight > 0 or cfg.root_weight > 0:
             burn = max(burn, cfg.min_burn_in_temporal)
         iters = int(rng_meta.choice(cfg.warm_iterations))
         fps = float(rng_meta.uniform(*cfg.fps_range))
@@ -284,7 +306,7 @@ def finetune(model: RefitKp, train: TrainConfig, cfg: WarmFinetuneConfig,
         verts = _sequence_vertices(body, seqs, vids)
         warm_loss, wparts = warm_sequence_loss(model, seqs, train, burn, cfg.scored_frames,
                                                iters, vids, verts, cfg.accel_weight,
-                                               cfg.velocity_weight)
+                                               cfg.velocity_weight, cfg.root_weight)
         loss = cfg.warm_weight * warm_loss
         cparts: dict = {}
         if cfg.cold_batch > 0:
@@ -305,6 +327,7 @@ def finetune(model: RefitKp, train: TrainConfig, cfg: WarmFinetuneConfig,
                    "warm_3d": round(wparts.get("keypoints3d", float("nan")), 4),
                    "warm_accel": round(wparts.get("accel", float("nan")), 5),
                    "warm_vel": round(wparts.get("velocity", float("nan")), 5),
+                   "warm_root_accel": round(wparts.get("root_accel", float("nan")), 5),
                    "cold": round(cparts.get("total", float("nan")), 4),
                    "cold_3d": round(cparts.get("keypoints3d", float("nan")), 4),
                    "gnorm": round(float(gnorm), 2)}
