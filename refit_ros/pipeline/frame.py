@@ -16,9 +16,10 @@ import torch
 
 from refit_ros.geometry.camera import CropCamera
 from refit_ros.geometry.intrinsics import Intrinsics
-from refit_ros.geometry.rotation import rot6d_to_rotmat, rotmat_to_axis_angle, rotmat_to_rot6d
+from refit_ros.geometry.rotation import rot6d_to_rotmat, rotmat_to_axis_angle
 from refit_ros.pipeline.crop import square_boxes
-from refit_ros.pipeline.models import FittingModel, concat, select, warm_start_state
+from refit_ros.pipeline.models import (FittingModel, concat, normalise_pose6d, select,
+                                       warm_start_state)
 from refit_ros.pipeline.types import Body, FrameResult
 from refit_ros.tracking import OneEuroFilter, Track, Tracker
 
@@ -276,10 +277,7 @@ class RefitPipeline:
         for k in list(self._filters):
             if k not in live and (self.tracker is None or all(t.track_id != k for t in self.tracker.tracks)):
                 del self._filters[k]
-        # re-orthonormalise the filtered 6D rotations
-        n = p.shape[0]
-        p = rotmat_to_rot6d(rot6d_to_rotmat(p).reshape(n * 24, 3, 3)).reshape(n, 144)
-        return p, b, t_
+        return normalise_pose6d(p), b, t_   # filtered 6D vectors -> proper rotations
 
 
 def _pad(x: np.ndarray, n: int) -> np.ndarray:

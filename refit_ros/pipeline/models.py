@@ -95,10 +95,10 @@ def normalise_pose6d(pose6d: Tensor) -> Tensor:
     A step adds its update to the raw 6D vectors; only their Gram-Schmidt rotation has a
     meaning, so their length and skew are free. Within one cold fit (a few steps) that is
     harmless, but a warm start chains a step per frame for as long as a person is tracked:
-    unnormalised, the vectors drift without bound (on the demo clip, fit check off, the mean absolute
-    difference to the cold fit's 6D values grew by ~0.4 per frame, to ~70 after 170 warm
-    frames) and the network, trained on unit-scale inputs, stops fitting the evidence. The
-    rotations are unchanged by this, so a cached body stays valid.
+    unnormalised, the vectors drift without bound (on the demo clip, fit check off, the
+    mean absolute difference to the cold fit's 6D values grew by ~0.4 per frame, to ~70
+    after 170 warm frames) and the network, trained on unit-scale inputs, stops fitting the
+    evidence. The rotations are unchanged by this, so a cached body stays valid.
     """
     n = pose6d.shape[0]
     rot = rot6d_to_rotmat(pose6d.reshape(-1, 6))
