@@ -10,6 +10,15 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# The ROS transport settings of scripts/run_tests.sh (`make test`), also for a bare
+# `pytest` run: without the shared-memory profile the in-test probe's camera images to the
+# node (BEST_EFFORT, fragmented over UDP) are mostly lost and the node tests time out.
+# Set before any test imports rclpy; values already in the environment win.
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+if (REPO_ROOT / "config" / "fastdds_localhost.xml").is_file():
+    os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE",
+                          str(REPO_ROOT / "config" / "fastdds_localhost.xml"))
+
 
 def require_ros():
     """Import rclpy + the generated messages; skip locally, fail under CI=true."""
