@@ -164,9 +164,9 @@ def run_bench(backend: FittingBackend, persons: int = 1, cold_iters: int = 5,
             if record:
                 frames[kind].append((time.perf_counter() - t_frame) * 1e3)
                 # the network alone: encoder, cold start, steps (no host work, no body)
-                network[kind].append(times["encode"][-1] + sum(
-                    times[n][-1] for n in times if n == "init" and kind == "cold"
-                    or n.startswith(f"{kind}_step_")))
+                steps = sum(times[n][-1] for n in times if n.startswith(f"{kind}_step_"))
+                start = times["init"][-1] if kind == "cold" else 0.0
+                network[kind].append(times["encode"][-1] + start + steps)
             prev_state = state
     result = BenchResult(backend=backend.describe(), persons=persons, cold_iters=cold_iters,
                          warm_iters=warm_iters, repeats=repeats, warmup=warmup)

@@ -206,10 +206,12 @@ def warm_sequence_loss(model: RefitKp, seqs: SyntheticSequences, train: TrainCon
     def true_root(u):
         return frames[u]["joints"][:, :1] + frames[u]["translation"][:, None]
 
+    def record(joints, cam, t):
+        pred_rel.append(_rel_joints(joints))
+        pred_root.append(root_of(joints, cam, t))
+
     def keep(state, t):
-        j = model._estimate(state.pose6d, state.betas, state.cam, None).joints
-        pred_rel.append(_rel_joints(j))
-        pred_root.append(root_of(j, state.cam, t))
+        record(model._estimate(state.pose6d, state.betas, state.cam, None).joints, state.cam, t)
 
     with torch.no_grad():
         f0 = features(0)
@@ -238,7 +240,7 @@ def warm_sequence_loss(model: RefitKp, seqs: SyntheticSequences, train: TrainCon
         tgt = _targets(model, frames[t], cams[t], None if vertices is None else vertices[t])
         loss, parts = sequence_loss(estimates, tgt, cams[t], train.loss)
         if temporal:
-            pred_rel.append(_rel_joints(estimates[-1].joints))
+            record(estimates[-1].joints, estimates[-1].cam, t)
             k = min(3, len(pred_rel))
             true_rel = [_rel_joints(frames[u]["joints"]) for u in range(t - k + 1, t + 1)]
             assert first_kept <= t - k + 1
@@ -247,7 +249,6 @@ def warm_sequence_loss(model: RefitKp, seqs: SyntheticSequences, train: TrainCon
             if "accel" in terms:
                 loss = loss + accel_weight * terms["accel"]
             if root_weight > 0:
-                pred_root.append(root_of(estimates[-1].joints, estimates[-1].cam, t))
                 root = temporal_losses(pred_root[-k:], [true_root(u) for u in
                                                          range(t - k + 1, t + 1)])
                 loss = loss + root_weight * sum(root.values())
