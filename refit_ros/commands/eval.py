@@ -4,6 +4,8 @@
 PA-MPJPE, PVE, 2D reprojection). ``video``: the whole pipeline on real footage
 (``refit_ros.evaluation.video``). ``temporal``: warm-started tracking vs per-frame fitting
 vs One-Euro on synthetic sequences or a real clip (``refit_ros.evaluation.temporal``).
+``multiview FIXTURE_DIR VIDEO_DIR --out DIR``: 3D accuracy on a calibrated multi-view rig
+(``refit_ros.evaluation.multiview``).
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ def _video_module():
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("mode", choices=("synthetic", "video", "temporal"),
+    parser.add_argument("mode", choices=("synthetic", "video", "temporal", "multiview"),
                         help="what to evaluate on")
-    parser.add_argument("video", nargs="?", default=None, help="video file (video mode)")
+    parser.add_argument("video", nargs="?", default=None,
+                        help="video file (video mode); FIXTURE_DIR (multiview mode)")
+    parser.add_argument("video_dir", nargs="?", default=None,
+                        help="multiview mode: folder holding <cam>.mp4 per camera")
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument("--weights", default="",
                         help="ReFit-KP weights (default: the shipped weights)")
@@ -39,9 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     if video is not None and hasattr(video, "add_arguments"):
         video.add_arguments(parser)
     importlib.import_module("refit_ros.evaluation.temporal").add_arguments(parser)
+    importlib.import_module("refit_ros.evaluation.multiview").add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.mode == "multiview":
+        return int(importlib.import_module("refit_ros.evaluation.multiview").run(args) or 0)
     if args.mode == "temporal":
         return int(importlib.import_module("refit_ros.evaluation.temporal").run(args) or 0)
     if args.mode == "video":
