@@ -16,6 +16,7 @@ $(VENV)/.refit-setup-stamp: $(SETUP_INPUTS)
 
 test: setup
 	bash scripts/fetch_demo_video.sh >/dev/null  # real footage for the tests (PyPI, once)
+	bash scripts/fetch_dev_set.sh >/dev/null     # the real 3D dev set's videos (PyPI, once)
 	bash scripts/run_tests.sh
 
 demo: setup

@@ -40,3 +40,26 @@ def reference_fixture_dir() -> Path:
             pytest.fail(f"reference fixture missing at {cand}")
         pytest.skip(f"reference fixture not found at {cand} (set REFIT_FIXTURE)")
     return cand
+
+
+@pytest.fixture(scope="session")
+def multiview_fixture_dir() -> Path:
+    """The real 3D dev set's ground truth (``../shared/fixtures/p2s_multi``)."""
+    cand = Path(os.environ.get("REFIT_MULTIVIEW_FIXTURE",
+                               REPO_ROOT.parent / "shared/fixtures/p2s_multi"))
+    if not (cand / "gt.npz").is_file():
+        if IN_CI:
+            pytest.fail(f"multi-view fixture missing at {cand}")
+        pytest.skip(f"multi-view fixture not found at {cand} (set REFIT_MULTIVIEW_FIXTURE)")
+    return cand
+
+
+@pytest.fixture(scope="session")
+def dev_videos_dir() -> Path:
+    """The dev set's videos (``scripts/fetch_dev_set.sh``; ``make test`` fetches them)."""
+    cand = REPO_ROOT / ".cache/p2s_multi/videos"
+    if not all((cand / f"cam0{i}.mp4").is_file() for i in range(1, 5)):
+        if IN_CI:
+            pytest.fail(f"dev-set videos missing in {cand} (bash scripts/fetch_dev_set.sh)")
+        pytest.skip(f"dev-set videos not in {cand}: run `bash scripts/fetch_dev_set.sh`")
+    return cand

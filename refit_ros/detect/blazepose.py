@@ -70,6 +70,20 @@ class BlazePoseDetector(Detector):
         letterbox of its input, so in a 16:9 frame a standing person shrinks to ~1/8 of that
         and is often missed; a square tile is 1.8x larger. Costs one landmarker run per tile.
         ``0`` disables tiling.
+    complete_cut : bool
+        Re-detect a person whose landmarks run past an inner tile edge (a person taller
+        than the tiles' overlap) on a square crop around their whole extent
+        (:meth:`_complete_cut_poses`); one extra landmarker run per such person.
+    complete_padding : float
+        That crop's margin on each side, as a fraction of the landmarks' extent.
+    complete_size : int
+        That crop is cut at most this many pixels wide (MediaPipe downsizes it anyway).
+    recover_frames : int
+        VIDEO mode: a person detected in the previous frame but missed now is looked for
+        again on a crop around their last landmarks, for at most this many frames in a row
+        (:meth:`_recover_lost`); 0 = off.
+    recover_score : float
+        A recovered person's score is scaled by this (each frame it is recovered again).
     duplicate_overlap : float
         Two poses whose boxes of confidently visible landmarks overlap by more than this
         fraction of the smaller box are one person (VIDEO mode also produces partial copies, e.g. a person's legs alone, and
@@ -90,8 +104,20 @@ class BlazePoseDetector(Detector):
         duplicate_distance: float = 0.1,
         duplicate_overlap: float = 0.8,
         tile_aspect: float = 1.5,
+        complete_cut: bool = True,
+        complete_padding: float = 0.15,
+        complete_size: int = 512,
+        recover_frames: int = 10,
+        recover_score: float = 0.9,
     ) -> None:
         self._landmarkers: list = []
+        self._refiner = None
+        self._previous: list[tuple[Detection, int]] = []
+        self.recover_frames = int(recover_frames)
+        self.recover_score = float(recover_score)
+        self.complete_cut = bool(complete_cut)
+        self.complete_padding = float(complete_padding)
+        self.complete_size = int(complete_size)
         self._closed = False
         self.model_path = Path(model_path) if model_path else DEFAULT_MODEL
         if max_people < 1:
@@ -129,12 +155,13 @@ class BlazePoseDetector(Detector):
                 f"a truncated copy). Rebuild it with `{REBUILD_COMMAND}`."
             )
 
-    def _create(self):
+    def _create(self, video: bool | None = None):
         from mediapipe.tasks.python import BaseOptions, vision
 
+        video = self.video if video is None else video
         options = vision.PoseLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(self.model_path)),
-            running_mode=vision.RunningMode.VIDEO if self.video else vision.RunningMode.IMAGE,
+            running_mode=vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE,
             num_poses=self.max_people,
             min_pose_detection_confidence=self.min_score,
             min_pose_presence_confidence=self.min_score,
@@ -149,7 +176,7 @@ class BlazePoseDetector(Detector):
                 f"`{REBUILD_COMMAND}`."
             ) from exc
         log.debug("BlazePose %s mode, max_people=%d, min_score=%.2f, model %s",
-                  "VIDEO" if self.video else "IMAGE", self.max_people, self.min_score,
+                  "VIDEO" if video else "IMAGE", self.max_people, self.min_score,
                   self.model_path)
         return landmarker
 
@@ -202,8 +229,13 @@ class BlazePoseDetector(Detector):
             for lms, world in zip(result.pose_landmarks, result.pose_world_landmarks):
                 det = self._to_detection(lms, world, (x0, y0, tw, th), width, height)
                 if det is not None:
-                    dets.append(det)
-        return self._drop_duplicates(dets)[: self.max_people]
+                    dets.append((det, (x0, y0, tw, th)))
+        if len(tiles) > 1 and self.complete_cut:
+            dets = self._complete_cut_poses(rgb, dets)
+        kept = self._drop_duplicates([d for d, _ in dets])
+        if self.video and self.recover_frames > 0:
+            kept = self._recover_lost(rgb, kept)
+        return kept[: self.max_people]
 
     def reset(self) -> None:
         """Start a new sequence: forget tracked people and smoothing state (VIDEO mode)."""
@@ -211,6 +243,7 @@ class BlazePoseDetector(Detector):
             for i, landmarker in enumerate(self._landmarkers):
                 landmarker.close()
                 self._landmarkers[i] = self._create()
+        self._previous = []
         self._last_ts_ms = None
 
     def close(self) -> None:
@@ -218,6 +251,9 @@ class BlazePoseDetector(Detector):
         self._closed = True
         while self._landmarkers:
             self._landmarkers.pop().close()
+        if self._refiner is not None:
+            self._refiner.close()
+            self._refiner = None
         _LIVE.discard(self)
 
     def __del__(self) -> None:
@@ -259,15 +295,121 @@ class BlazePoseDetector(Detector):
             kp3d = None
         presence = np.sort(raw[:, 3])[::-1]
         score = float(np.mean(presence[: (NUM_LANDMARKS + 1) // 2]))
-        lo, hi = xy.min(axis=0), xy.max(axis=0)
+        # The box spans the landmarks inside the region the model saw and the confident ones
+        # beyond it (a pose cut by a tile edge is completed by _complete_cut_poses); the
+        # unconfident guesses past the region's edge are left out; clipped to the image.
+        seen = np.all((xy >= (x0, y0)) & (xy <= (x0 + tw, y0 + th)), axis=1) | (kp2d[:, 2] >= 0.5)
+        pts = xy[seen] if seen.sum() >= 2 else xy
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
         pad = (hi - lo) * self.box_padding
-        # clipped to what the model saw (the tile; the whole image without tiling)
-        lo = np.clip(lo - pad, (x0, y0), (x0 + tw, y0 + th))
-        hi = np.clip(hi + pad, (x0, y0), (x0 + tw, y0 + th))
+        lo = np.clip(lo - pad, 0, (width, height))
+        hi = np.clip(hi + pad, 0, (width, height))
         if np.any(hi - lo < 1.0):  # the whole pose lies outside the image
             return None
         bbox = np.array([lo[0], lo[1], hi[0], hi[1]], dtype=np.float32)
         return Detection(bbox=bbox, score=score, keypoints2d=kp2d, keypoints3d=kp3d)
+
+    def _complete_cut_poses(self, rgb: np.ndarray,
+                            found: list[tuple[Detection, tuple[int, int, int, int]]]
+                            ) -> list[tuple[Detection, tuple[int, int, int, int]]]:
+        """Re-detect people cut by a tile edge on a square crop around their whole extent.
+
+        A person taller than the overlap of two tiles is seen in part by each tile: the
+        landmarks outside a tile are the model's guesses (low presence), so the pose is
+        poor, its score low and its box stops near the tile edge. For such a pose the
+        landmarker runs again (IMAGE mode) on a square crop of the full image around the
+        extent of all 33 landmarks, padded by ``complete_padding``, and its pose there
+        replaces the cut one. Poses of the same person from two tiles are completed once.
+        """
+        height, width = rgb.shape[:2]
+        out: list[tuple[Detection, tuple[int, int, int, int]]] = []
+        done: list[Detection] = []
+        for det, tile in sorted(found, key=lambda dt: -float(np.median(dt[0].keypoints2d[:, 2]))):
+            if not _cut_by_tile(det, tile, width, height):
+                out.append((det, tile))
+                continue
+            if any(_same_person(det, d, self.duplicate_distance * 2) for d in done):
+                continue   # already completed from another tile
+            better = self._redetect(rgb, det)
+            if better is None:
+                out.append((det, tile))
+                continue
+            done.append(better[0])
+            out.append(better)
+        return out
+
+    def _recover_lost(self, rgb: np.ndarray, dets: list[Detection]) -> list[Detection]:
+        """Look again for people of the previous frame that this frame's detection missed.
+
+        MediaPipe's person detector misses people who overlap (one in front of the other)
+        or are small in its letterboxed input, while its landmark model finds them when
+        given a crop around them. So a person seen in the previous frame without a match
+        now is re-detected on a square crop around their last landmarks
+        (:meth:`_redetect`), for at most ``recover_frames`` frames in a row; a result that
+        duplicates a detected person is dropped. Returns the detections plus the recovered
+        ones (with ``score`` scaled by ``recover_score``), by decreasing score.
+        """
+        out = list(dets)
+        ages: list[int] = [0] * len(dets)
+        for prev, age in self._previous:
+            if age >= self.recover_frames or len(out) >= self.max_people:
+                continue
+            if any(_same_person(d, prev, self.duplicate_distance * 3)
+                   or _overlap_of_smaller(_visible_box(d), _visible_box(prev)) > self.duplicate_overlap
+                   for d in out):
+                continue   # still detected
+            found = self._redetect(rgb, prev)
+            if found is None:
+                continue
+            det = found[0]
+            if any(_same_person(det, d, self.duplicate_distance)
+                   or _overlap_of_smaller(_visible_box(det), _visible_box(d)) > self.duplicate_overlap
+                   for d in out):
+                continue   # the crop found someone already detected
+            det.score *= self.recover_score
+            out.append(det)
+            ages.append(age + 1)
+        self._previous = list(zip(out, ages))
+        order = sorted(range(len(out)), key=lambda i: -out[i].score)
+        return [out[i] for i in order]
+
+    def _redetect(self, rgb: np.ndarray, det: Detection
+                  ) -> tuple[Detection, tuple[int, int, int, int]] | None:
+        import cv2
+        import mediapipe as mp
+
+        height, width = rgb.shape[:2]
+        xy = det.keypoints2d[:, :2].astype(np.float64)
+        lo, hi = xy.min(axis=0), xy.max(axis=0)
+        centre = 0.5 * (lo + hi)
+        side = float(max(hi - lo)) * (1.0 + 2 * self.complete_padding)
+        if side < 16:
+            return None
+        size = int(min(self.complete_size, round(side)))
+        k = size / side
+        x0, y0 = centre - side / 2
+        m = np.array([[k, 0, -x0 * k], [0, k, -y0 * k]], dtype=np.float64)
+        crop = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        if self._refiner is None:
+            self._refiner = self._create(video=False)
+        result = self._refiner.detect(mp.Image(image_format=mp.ImageFormat.SRGB,
+                                               data=np.ascontiguousarray(crop)))
+        region = (x0, y0, side, side)
+        best, best_d = None, np.inf
+        conf = det.keypoints2d[:, 2] >= 0.5
+        ref = xy[conf] if conf.sum() >= 3 else xy
+        for lms, world in zip(result.pose_landmarks, result.pose_world_landmarks):
+            cand = self._to_detection(lms, world, region, width, height)
+            if cand is None:
+                continue
+            d = float(np.median(np.linalg.norm(cand.keypoints2d[:, :2][conf if conf.sum() >= 3 else slice(None)]
+                                               - ref, axis=1)))
+            if d < best_d:
+                best, best_d = cand, d
+        if best is None or best_d > 0.15 * side:
+            return None
+        return best, (int(round(x0)), int(round(y0)), int(round(side)), int(round(side)))
 
     def _drop_duplicates(self, dets: list[Detection]) -> list[Detection]:
         """Keep one pose per person (see ``duplicate_distance`` / ``duplicate_overlap``).
@@ -293,6 +435,29 @@ class BlazePoseDetector(Detector):
             log.debug("dropped a duplicate BlazePose pose (box %s)", det.bbox.round())
         kept.sort(key=lambda d: d.score, reverse=True)
         return kept
+
+
+def _cut_by_tile(det: Detection, tile: tuple[int, int, int, int], width: int, height: int,
+                 margin: float = 0.01) -> bool:
+    """Whether the pose's landmarks reach past an edge of its tile that is inside the image."""
+    x0, y0, tw, th = tile
+    xy = det.keypoints2d[:, :2]
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    m = margin * max(tw, th)
+    return bool((x0 > 0 and lo[0] < x0 - m) or (y0 > 0 and lo[1] < y0 - m)
+                or (x0 + tw < width and hi[0] > x0 + tw + m)
+                or (y0 + th < height and hi[1] > y0 + th + m))
+
+
+def _same_person(a: Detection, b: Detection, frac: float) -> bool:
+    """``a``'s confident landmarks lie within ``frac`` of ``b``'s size of ``b``'s (median)."""
+    conf = a.keypoints2d[:, 2] >= 0.5
+    if conf.sum() < 3:
+        conf = np.ones(len(conf), dtype=bool)
+    xy = b.keypoints2d[:, :2]
+    size = float(np.linalg.norm(xy.max(axis=0) - xy.min(axis=0)))
+    d = np.linalg.norm(a.keypoints2d[conf, :2] - xy[conf], axis=1)
+    return bool(np.median(d) < frac * max(size, 1.0))
 
 
 def _visible_box(det: Detection, min_conf: float = 0.5) -> np.ndarray:

@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             run_info = run_views(cfg, fixture_dir, video_dir, args.out, views,
                                  overlay=args.overlay, max_frames=args.max_frames,
-                                 progress=not args.json)
+                                 progress=False)
         except (FrameSourceError, CameraInfoError) as exc:
             print(f"refit-ros eval multiview: {exc}", file=sys.stderr)
             return 2
