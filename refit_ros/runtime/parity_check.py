@@ -150,8 +150,7 @@ def run_backend_parity(fixture_dir: str | Path, backend: str, device: str = "cpu
     refit_ros.parity.ParityReport
         With ``vs_torch`` (max abs error per output against torch) filled in.
     """
-    from refit_ros.parity import (REQUIRED, _errors, _inputs, _run_traced,
-                                  build_fixture_model, compare)
+    from refit_ros.parity import _inputs, _run_traced, build_fixture_model
     from refit_ros.runtime.backends import onnxruntime_backend, tensorrt_backend
 
     if export_dir is None:
@@ -188,6 +187,16 @@ def run_backend_parity(fixture_dir: str | Path, backend: str, device: str = "cpu
         seconds={"build": t_build - t0, "export": t_export - t_build, "load": t_run - t_export,
                  "run": t_done - t_run},
         vs_torch_atol=vs_torch_atol, export_dir=str(out_dir), **extra)
+    return fill_comparisons(report, fx, ours, torch_out)
+
+
+def fill_comparisons(report: BackendParityReport, fx: Fixture, ours: dict[str, np.ndarray],
+                     torch_out: dict[str, np.ndarray]) -> BackendParityReport:
+    """Compare a backend's outputs (:func:`backend_outputs`) with the fixture's reference
+    (its tolerances) and with eager torch (``torch_out``, from ``_run_traced``); fills
+    ``outputs``, ``vs_torch``, ``vs_float64``, ``not_compared`` and ``missing_required``."""
+    from refit_ros.parity import REQUIRED, _errors, compare
+
     for name, ref in fx.outputs.items():
         if name.startswith("f64_"):
             base = name[4:]
