@@ -235,8 +235,11 @@ class RefitKpFamily(ModelFamily):
         from refit_ros.runtime.graph_body import graph_skinned_body
 
         twin = _shallow_module_copy(net)
-        # The body is not a submodule of RefitKp (it is held in __dict__).
-        object.__setattr__(twin, "body", graph_skinned_body(net.body))
+        # The body is not a submodule of RefitKp (it is held in __dict__), so moving the net
+        # (TorchRunner: net.to(device)) leaves it where it was: the twin's body follows the
+        # net's device (its own buffer dict: the caller's body is not moved).
+        device = next(net.parameters()).device
+        object.__setattr__(twin, "body", graph_skinned_body(net.body).to(device))
         return twin
 
     def encode_graph(self, net, keypoints, keypoint_confidence):

@@ -53,7 +53,9 @@ def forward_kinematics(rotmat: Tensor, joints_rest: Tensor,
         raise ValueError(f"rotmat {tuple(rotmat.shape)} and joints {tuple(joints_rest.shape)} "
                          f"must both have {n} joints")
     # Offsets of each joint from its parent (the root keeps its absolute position).
-    parent_pos = joints_rest[:, [max(p, 0) for p in parents[1:]]]
+    # (Python-int indexing: a list index would be a host tensor copied to the device, which
+    # a CUDA graph capture refuses.)
+    parent_pos = torch.stack([joints_rest[:, max(p, 0)] for p in parents[1:]], dim=1)
     offsets = torch.cat([joints_rest[:, :1], joints_rest[:, 1:] - parent_pos], dim=1)
     top = torch.cat([rotmat, offsets[..., None]], dim=-1)                  # B x J x 3 x 4
     bottom = torch.zeros_like(top[:, :, :1])                              # B x J x 1 x 4

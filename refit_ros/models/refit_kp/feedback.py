@@ -58,8 +58,10 @@ def gaussian_windows(markers: Tensor, landmarks: Tensor, confidence: Tensor,
     off = window_offsets(radius, markers.dtype, markers.device)
     d = (markers - landmarks)[:, :, None, :] + off            # B x M x T x 2
     d2 = (d * d).sum(-1)                                        # B x M x T
-    inv = torch.tensor([-0.5 / (s * s) for s in sigmas], dtype=d2.dtype, device=d2.device)
-    w = torch.exp(d2[:, :, None, :] * inv[:, None]) * confidence[:, :, None, None]
+    # One exp per width with Python-float scales: no host-built tensor (a host-to-device
+    # copy is not allowed inside a CUDA graph capture).
+    w = torch.stack([torch.exp(d2 * (-0.5 / (s * s))) for s in sigmas], dim=2)
+    w = w * confidence[:, :, None, None]
     return w.flatten(2)
 
 
