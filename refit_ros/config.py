@@ -64,6 +64,15 @@ class ModelConfig:
             raise ConfigError(f"model.device={self.device!r} must be 'cpu' or 'cuda[:N]'")
 
 
+#: Fitting networks whose betas are regressed for a neutral body, and which body: with
+#: these, body.gender must be "neutral" (a gendered mesh would change the fitted shape).
+NEUTRAL_BETA_MODELS: dict[str, str] = {
+    "refit": "the official ReFit is trained with SMPL_NEUTRAL",
+    "hmr": "HMR is trained with SMPL_NEUTRAL",
+    "refit_kp": "ReFit-KP is trained on the genderless open body",
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class BodyConfig:
     model: str
@@ -73,6 +82,10 @@ class BodyConfig:
     def __post_init__(self) -> None:
         _choice(self.model, "body.model", ("open", "smpl"))
         _choice(self.gender, "body.gender", ("neutral", "male", "female"))
+        if self.model == "open" and self.gender != "neutral":
+            raise ConfigError(
+                f"body.gender={self.gender!r} with body.model=open: the open body has no "
+                "gendered variants (one genderless shape space); set body.gender=neutral")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +140,7 @@ class TrackingConfig:
     keypoint_gate: float
     reacquire_distance: float
     accumulate_shape: bool
+    label_swap_guard: bool
     one_euro: bool
     one_euro_min_cutoff: float
     one_euro_beta: float
@@ -155,6 +169,10 @@ class RosConfig:
     smpl_topic: str
     markers_topic: str
     publish_markers: bool
+    max_image_pixels: int
+
+    def __post_init__(self) -> None:
+        _positive(self.max_image_pixels, "ros.max_image_pixels")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,6 +197,16 @@ class Config:
     tracking: TrackingConfig
     ros: RosConfig
     source: SourceConfig
+
+    def __post_init__(self) -> None:
+        beta_body = NEUTRAL_BETA_MODELS.get(self.model.name)
+        if beta_body is not None and self.body.gender != "neutral":
+            raise ConfigError(
+                f"body.gender={self.body.gender!r} with model.name={self.model.name}: the "
+                f"network regresses betas for the neutral body ({beta_body}); on the "
+                f"{self.body.gender} SMPL mesh the same betas describe a different shape "
+                "(height, proportions) than the one fitted to the image, so set "
+                "body.gender=neutral")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (YAML-serialisable), e.g. to save beside weights."""

@@ -22,6 +22,7 @@ from refit_ros.pipeline.models import (FittingModel, concat, normalise_pose6d, s
                                        warm_start_state)
 from refit_ros.pipeline.types import Body, FrameResult
 from refit_ros.tracking import OneEuroFilter, Track, Tracker
+from refit_ros.tracking.label_swaps import LabelSwapGuard, mirror_labels
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class PipelineSettings:
     min_score: float = 0.5
     gender: str = "neutral"
     accumulate_shape: bool = True
+    label_swap_guard: bool = True
     one_euro: bool = False
     one_euro_min_cutoff: float = 1.0
     one_euro_beta: float = 0.0
@@ -90,6 +92,7 @@ class RefitPipeline:
         self.device = torch.device(device)
         self.faces = model.body.faces.detach().cpu().numpy().astype(np.int32)
         self._filters: dict[int, OneEuroFilter] = {}
+        self._label_swaps = LabelSwapGuard()
         self._fallback_logged = False
 
     @property
@@ -100,6 +103,7 @@ class RefitPipeline:
         if self.tracker is not None:
             self.tracker.reset()
         self._filters.clear()
+        self._label_swaps.reset()
 
     # ------------------------------------------------------------------ main entry
     def process(self, image_rgb: np.ndarray, intrinsics: Intrinsics | None = None,
@@ -126,6 +130,8 @@ class RefitPipeline:
             tracks = self.tracker.update(
                 np.array([d.bbox for d in dets]).reshape(-1, 4), [d.score for d in dets],
                 [getattr(d, "keypoints2d", None) for d in dets])
+        if self.tracker is not None and self.settings.label_swap_guard:
+            dets = self._undo_label_swaps(dets, tracks, stamp)
         if not dets:
             timings["total"] = _ms(t_start)
             return FrameResult([], self.faces, intrinsics, timings)
@@ -148,6 +154,21 @@ class RefitPipeline:
         return FrameResult(bodies, self.faces, intrinsics, timings)
 
     # ------------------------------------------------------------------ stages
+    def _undo_label_swaps(self, dets: list, tracks: Sequence[Track | None], stamp: float) -> list:
+        """Swap back the left/right labels of tracked people the detector mirrored
+        (:class:`refit_ros.tracking.label_swaps.LabelSwapGuard`)."""
+        out = list(dets)
+        for i, (d, t) in enumerate(zip(dets, tracks)):
+            kp = getattr(d, "keypoints2d", None)
+            if t is None or kp is None:
+                continue
+            if self._label_swaps.check(t.track_id, kp, stamp):
+                log.debug("track %d: left/right landmark labels swapped back", t.track_id)
+                out[i] = dataclasses.replace(d, keypoints2d=mirror_labels(kp),
+                                             keypoints3d=mirror_labels(getattr(d, "keypoints3d", None)))
+        self._label_swaps.forget({t.track_id for t in self.tracker.tracks})
+        return out
+
     def _fit(self, features: Any, camera: CropCamera, tracks: Sequence[Track | None]) -> Any:
         """Cold start for new/lost/jumped people, warm start for continuing tracks."""
         n = len(tracks)
@@ -249,7 +270,9 @@ class RefitPipeline:
             kp = getattr(d, "keypoints2d", None)
             bodies.append(Body(
                 track_id=-1 if tracks[i] is None else tracks[i].track_id,
-                body_model=self.model.body.name, gender=self.settings.gender,
+                body_model=self.model.body.name,
+                # the gender of the mesh's body model (a genderless body is "neutral")
+                gender=str(getattr(self.model.body, "gender", "neutral")),
                 pose=aa[i].astype(np.float32), betas=_pad(betas_np[i], 10),
                 transl=transl_np[i].astype(np.float32), joints=joints[i].astype(np.float32),
                 vertices=verts[i].astype(np.float32),
