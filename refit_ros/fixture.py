@@ -236,14 +236,27 @@ def apply_weight_rule(model: torch.nn.Module, entries: list[dict[str, Any]]) -> 
         gain = float(entry.get("extra_gain", 1.0))
         t.copy_(torch.from_numpy(rule_value(name, tuple(t.shape), kind, gain)))
         generated += 1
+    n_entries, sha_ok, sha_bad = check_sha256(model, entries)
+    return WeightReport(n_entries, generated, sha_ok, mismatched + sha_bad)
+
+
+def check_sha256(model: torch.nn.Module, entries: list[dict[str, Any]]
+                 ) -> tuple[int, int, list[str]]:
+    """Compare every state_dict entry of ``model`` with the manifest's sha256.
+
+    Returns ``(entries, matching, problems)``; ``problems`` names each entry not in the
+    manifest or whose bytes differ (e.g. weights loaded from a checkpoint that is not the
+    one the fixture was made with).
+    """
+    by_name = {e["name"]: e for e in entries}
     sd = model.state_dict()
-    sha_ok = 0
+    sha_ok, problems = 0, []
     for name, t in sd.items():
         entry = by_name.get(name)
         if entry is None:
-            mismatched.append(f"{name}: not in manifest")
+            problems.append(f"{name}: not in manifest")
         elif sha256_of(t) == entry["sha256"]:
             sha_ok += 1
         else:
-            mismatched.append(f"{name}: sha256 differs from manifest")
-    return WeightReport(len(sd), generated, sha_ok, mismatched)
+            problems.append(f"{name}: sha256 differs from manifest")
+    return len(sd), sha_ok, problems

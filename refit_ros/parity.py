@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from refit_ros.fixture import Fixture, apply_weight_rule, check_names, load_fixture
+from refit_ros.fixture import (Fixture, FixtureError, apply_weight_rule, check_names,
+                               check_sha256, load_fixture)
 from refit_ros.geometry.camera import CropCamera
 from refit_ros.models.refit import Refit, RefitConfig
 
@@ -238,9 +239,41 @@ def build_fixture_model(fx: Fixture, device: torch.device | str = "cpu") -> tupl
     return model.to(device), summary
 
 
+def build_checkpoint_model(fx: Fixture, checkpoint: str | Path,
+                           device: torch.device | str = "cpu") -> tuple[Refit, dict]:
+    """The fixture's model with its network weights read from ``checkpoint`` (a file in the
+    official trainer's format, or a bare state dict) instead of the weight rule.
+
+    The checkpoint is loaded as the node loads ``model.weights`` (safely, strictly by name
+    and shape); SMPL stays the fixture's. Every entry's sha256 is then compared with the
+    manifest: ``ok`` only when the checkpoint holds the weights the fixture was made with.
+
+    Raises
+    ------
+    FixtureError
+        The checkpoint cannot be read or does not fit the model (the message says why).
+    """
+    from refit_ros.models.refit.checkpoint import CheckpointError, load_checkpoint
+
+    model = Refit(fx.assets, RefitConfig(backbone=fx.backbone)).eval()
+    try:
+        loaded = load_checkpoint(model, checkpoint)
+    except CheckpointError as exc:
+        raise FixtureError(f"--checkpoint: {exc}") from exc
+    n, sha_ok, problems = check_sha256(model, fx.entries)
+    summary = {"entries": n, "generated": 0, "sha256_ok": sha_ok, "mismatched": problems[:20],
+               "ok": not problems and sha_ok == n, "source": str(checkpoint),
+               "loaded": loaded.loaded, "smpl": loaded.smpl,
+               "checkpoint_keys": loaded.extra_top_level}
+    return model.to(device), summary
+
+
 def run_parity(fixture_dir: str | Path, backend: str = "torch", device: str = "cpu",
-               dtype: str = "float32") -> ParityReport:
+               dtype: str = "float32", checkpoint: str | Path | None = None) -> ParityReport:
     """Build, run and compare; see the module docstring.
+
+    ``checkpoint``: take the network weights from this file (see
+    :func:`build_checkpoint_model`) instead of the fixture's weight rule.
 
     Raises
     ------
@@ -252,6 +285,8 @@ def run_parity(fixture_dir: str | Path, backend: str = "torch", device: str = "c
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
     if backend != "torch":
+        if checkpoint is not None:
+            raise ValueError("--checkpoint is supported with --backend torch only")
         # Exported backends (onnxruntime, tensorrt): export the fixture model, run the
         # export, compare with the reference and with torch (refit_ros.runtime.parity_check).
         from refit_ros.runtime.parity_check import run_backend_parity
@@ -264,7 +299,10 @@ def run_parity(fixture_dir: str | Path, backend: str = "torch", device: str = "c
         # TF32 adds ~1e-3 relative error, which the tolerances reject (RULE.md section 6).
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
-    model, weights = build_fixture_model(fx, dev)
+    if checkpoint is not None:
+        model, weights = build_checkpoint_model(fx, checkpoint, dev)
+    else:
+        model, weights = build_fixture_model(fx, dev)
     problems = check_names(model, fx.entries)  # before any upcast (dtypes are float32)
     if dtype == "float64":
         model = model.double()  # the float32-rounded weights, upcast

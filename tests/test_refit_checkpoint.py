@@ -177,3 +177,50 @@ def test_bad_camera_and_state_give_clear_errors(model):
         nxt = model.step(bare, feats, _camera(b))
         ref = model.step(state, feats, _camera(b))
         torch.testing.assert_close(nxt.pose6d, ref.pose6d)
+
+
+# --- checkpoints written exactly as the official trainer writes them (issue 14, item 1) ---
+
+def _tiny_state_dict():
+    return torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)).state_dict()
+
+
+def test_reads_a_checkpoint_in_the_official_trainers_exact_format(tmp_path):
+    from official_checkpoint import (official_checkpoint_dict, pickle_globals,
+                                     save_official_checkpoint, storage_locations)
+
+    sd = _tiny_state_dict()
+    path = save_official_checkpoint(tmp_path / "checkpoint_best.pth.tar",
+                                    official_checkpoint_dict(sd))
+    # The file carries what torch 2.0 + numpy 1.23 on CUDA write: numpy 1.x global names
+    # for the NumPy scalars and cuda:0 storages.
+    globals_ = pickle_globals(path)
+    assert {"numpy.core.multiarray scalar", "numpy dtype"} <= globals_
+    assert not any(g.startswith("numpy._core") for g in globals_)
+    assert storage_locations(path) == {"cuda:0"}
+    got, other = read_checkpoint(path)
+    assert list(got) == list(sd)
+    for k, v in sd.items():
+        assert torch.equal(got[k], v) and got[k].device.type == "cpu"
+    assert other == ["batch", "best_performance", "dataperm", "epoch", "global_step",
+                     "lr_scheduler", "optimizer", "performance"]
+
+
+def test_the_numpy_allow_list_is_not_a_blind_unpickle(tmp_path):
+    from official_checkpoint import official_checkpoint_dict, save_official_checkpoint
+
+    marker = tmp_path / "pwned"
+    obj = official_checkpoint_dict(_tiny_state_dict())
+    obj["payload"] = _Evil(str(marker))
+    path = save_official_checkpoint(tmp_path / "evil.pth.tar", obj)
+    with pytest.raises(CheckpointError, match="refusing to load"):
+        read_checkpoint(path)
+    assert not marker.exists()
+    # An object-dtype NumPy scalar (it could carry anything) is refused too.
+    import numpy as np
+
+    obj = official_checkpoint_dict(_tiny_state_dict())
+    obj["best_performance"] = np.dtype(object)
+    path = save_official_checkpoint(tmp_path / "object.pth.tar", obj)
+    with pytest.raises(CheckpointError, match="refusing to load"):
+        read_checkpoint(path)

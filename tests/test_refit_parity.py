@@ -168,3 +168,49 @@ def test_float64_run_matches_the_float64_reference(built, fixture):
     bad = {n: c.max_abs for n, c in report64.float64_outputs.items() if not c.ok}
     assert not bad, bad
     assert report64.ok
+
+
+@pytest.mark.slow  # one more parity run (~30 s on 2 cores)
+def test_parity_command_takes_the_weights_from_an_official_checkpoint(
+        built, reference_fixture_dir, tmp_path, capsys, monkeypatch):
+    """``parity --checkpoint``: the weights come from a file written exactly as the official
+    trainer writes it (numpy 1.x scalars, optimizer, cuda:0 storages), not from the rule."""
+    import refit_ros.parity as parity_mod
+    from official_checkpoint import official_checkpoint_dict, save_official_checkpoint
+    from refit_ros.commands import parity as cmd
+
+    model, _ = built
+    path = save_official_checkpoint(tmp_path / "checkpoint_best.pth.tar",
+                                    official_checkpoint_dict(model.state_dict()))
+
+    def no_rule(*args, **kwargs):
+        raise AssertionError("the weight rule was used although --checkpoint was given")
+
+    monkeypatch.setattr(parity_mod, "apply_weight_rule", no_rule)
+    parser = argparse.ArgumentParser()
+    cmd.add_arguments(parser)
+    rc = cmd.run(parser.parse_args([str(reference_fixture_dir), "--checkpoint", str(path),
+                                    "--json"]))
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err or json.loads(captured.out)["worst"]
+    out = json.loads(captured.out)
+    w = out["weights"]
+    assert w["source"] == str(path) and w["generated"] == 0 and w["ok"]
+    assert w["sha256_ok"] == w["entries"] == 1987 and w["smpl"] == "local"
+    assert "performance" in w["checkpoint_keys"] and "optimizer" in w["checkpoint_keys"]
+    assert out["ok"]
+
+
+def test_parity_with_a_checkpoint_of_other_weights_fails_and_names_them(built, fixture,
+                                                                        tmp_path):
+    from official_checkpoint import official_checkpoint_dict, save_official_checkpoint
+    from refit_ros.parity import build_checkpoint_model
+
+    model, _ = built
+    sd = model.state_dict()
+    sd["regressor.deccam.bias"] = sd["regressor.deccam.bias"] + 1e-3
+    path = save_official_checkpoint(tmp_path / "other.pth.tar", official_checkpoint_dict(sd))
+    loaded, weights = build_checkpoint_model(fixture, path)
+    assert not weights["ok"]
+    assert weights["mismatched"] == ["regressor.deccam.bias: sha256 differs from manifest"]
+    torch.testing.assert_close(loaded.regressor.deccam.bias, sd["regressor.deccam.bias"])

@@ -1,6 +1,7 @@
 """``refit-ros parity FIXTURE_DIR``: check ReFit against a reference fixture.
 
-Builds the model from the fixture (weight rule + sha256 check), runs its inputs and
+Builds the model from the fixture (weight rule, or ``--checkpoint FILE``: the network
+weights of a checkpoint in the official trainer's format; sha256 check), runs its inputs and
 compares every prediction and intermediate per iteration. Exit 0 only when all are within
 the fixture's tolerances, 1 when some are not, 2 when the fixture cannot be used.
 """
@@ -26,19 +27,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"],
                         help="float64 also checks against the fixture's float64 references")
+    parser.add_argument("--checkpoint", default=None, metavar="FILE",
+                        help="take the network weights from this checkpoint (the official "
+                        "trainer's checkpoint_best.pth.tar format, or a state dict; loaded "
+                        "safely, strictly) instead of the fixture's weight rule; passes only "
+                        "if it holds the weights the fixture was made with (torch backend)")
     parser.add_argument("--json", action="store_true", help="print the full report as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
     from refit_ros.parity import run_parity
 
+    checkpoint = getattr(args, "checkpoint", None)
+    if args.backend != "torch" and checkpoint is not None:
+        print("refit-ros parity: --checkpoint is supported with --backend torch only",
+              file=sys.stderr)
+        return 2
     if args.backend != "torch":
         from refit_ros.runtime.parity_check import run_parity_command
 
         return run_parity_command(args)
     try:
         report = run_parity(args.fixture_dir, backend=args.backend, device=args.device,
-                            dtype=args.dtype)
+                            dtype=args.dtype, checkpoint=checkpoint)
     except (FixtureError, ValueError) as exc:
         print(f"refit-ros parity: {exc}", file=sys.stderr)
         return 2
@@ -53,8 +64,12 @@ def _print_table(report) -> None:
     w = report.weights
     print(f"fixture {report.fixture}  backend {report.backend}  device {report.device}  "
           f"iters {report.iters}  batch {report.batch}  dtype {report.dtype}")
-    print(f"weights: {w['generated']} generated, sha256 {w['sha256_ok']}/{w['entries']} match; "
+    source = (f"from {w['source']} ({w['loaded']} loaded)" if "source" in w
+              else f"{w['generated']} generated")
+    print(f"weights: {source}, sha256 {w['sha256_ok']}/{w['entries']} match; "
           f"state_dict problems: {len(report.state_dict_problems)}")
+    for problem in w.get("mismatched", [])[:5]:
+        print(f"  weight {problem}")
     print(f"{'output':28s} {'max abs':>10s} {'max rel':>10s} {'atol':>9s}")
     for name, c in report.outputs.items():
         flag = "ok" if c.ok else "FAIL"

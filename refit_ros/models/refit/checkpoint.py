@@ -1,9 +1,17 @@
 """Load official ReFit checkpoints (``checkpoint_best.pth.tar``) safely and strictly.
 
-* The file is read with ``torch.load(..., weights_only=True)``: only tensors and plain
-  containers are unpickled, so a checkpoint cannot run code on this machine.
-* Accepted layouts: the official trainer's ``{'model': state_dict, 'optimizer': ...}``,
-  or a bare state dict. A ``module.`` prefix (saved from ``DataParallel``) is removed.
+* The file is read with ``torch.load(..., weights_only=True, map_location="cpu")``: only
+  tensors, plain containers and an explicit allow-list of NumPy globals are unpickled, so a
+  checkpoint cannot run code on this machine. The allow-list (:func:`numpy_safe_globals`)
+  holds what the official trainer's file needs beyond tensors: its ``performance`` /
+  ``best_performance`` are NumPy float64 scalars, pickled by numpy 1.23 as
+  ``numpy.core.multiarray.scalar(numpy.dtype('f8'), bytes)``. The scalar constructor is
+  allowed under both its numpy 1.x and numpy 2 names, ``numpy.dtype`` and the numeric dtype
+  classes (so an object-dtype value is still refused); nothing else is. Storages saved on
+  ``cuda:0`` are mapped to the CPU.
+* Accepted layouts: the official trainer's file (``epoch``, ``batch``, ``global_step``,
+  ``model`` = the state dict, ``optimizer``, ``lr_scheduler``, ``dataperm``,
+  ``performance``, ``best_performance``), or a bare state dict. A ``module.`` prefix (saved from ``DataParallel``) is removed.
 * Loading is strict by name and shape for every network entry; missing and unexpected
   keys are listed by name. A checkpoint for the other backbone (W32 vs W48) is recognised
   and refused with the config key to change. NaN/inf weights are refused.
@@ -68,6 +76,37 @@ class LoadReport:
     extra_top_level: list[str] = field(default_factory=list)
 
 
+#: NumPy scalar types whose dtype may appear in a checkpoint (numeric only: an object dtype
+#: could wrap anything and stays refused).
+_NUMPY_SCALAR_TYPES = ("bool_", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                       "uint64", "float16", "float32", "float64")
+
+
+def numpy_safe_globals() -> list:
+    """The allow-list given to ``torch.serialization.safe_globals`` when reading a checkpoint.
+
+    ``(object, "module.name")`` entries name a global as the pickle spells it: numpy 1.x
+    writes ``numpy.core.multiarray.scalar``, numpy 2 ``numpy._core.multiarray.scalar``;
+    both resolve to the installed numpy's constructor. Dtype instances are rebuilt with
+    ``numpy.dtype(...)`` then ``__setstate__``, which the unpickler only allows on the
+    listed dtype classes (numpy 2: ``numpy.dtypes.Float64DType``...).
+    """
+    import numpy as np
+
+    try:
+        from numpy._core import multiarray  # numpy >= 2
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core import multiarray
+    scalar = multiarray.scalar
+    allowed: list = [(scalar, "numpy.core.multiarray.scalar"),
+                     (scalar, "numpy._core.multiarray.scalar"), (np.dtype, "numpy.dtype")]
+    for name in _NUMPY_SCALAR_TYPES:
+        cls = type(np.dtype(getattr(np, name)))
+        if cls is not np.dtype:
+            allowed.append(cls)
+    return allowed
+
+
 def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], list[str]]:
     """Read a checkpoint file without executing code from it.
 
@@ -87,12 +126,18 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], list[str]]:
         raise CheckpointError(f"checkpoint {path} not found; set model.weights to the official "
                               "checkpoint_best.pth.tar (downloaded from the ReFit authors)")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(numpy_safe_globals()):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        detail = next((ln.removeprefix("WeightsUnpickler error: ").split(" Please use")[0]
+                       for ln in lines if "WeightsUnpickler error" in ln or
+                       ln.startswith(("Unsupported", "Trying", "Can only"))),
+                      lines[0] if lines else type(exc).__name__)
         raise CheckpointError(
-            f"refusing to load {path}: it needs more than tensors to unpickle (it could run "
-            f"code), so it is not a plain checkpoint. Re-save it as a state dict from a "
-            f"trusted environment. Detail: {str(exc).splitlines()[0]}") from exc
+            f"refusing to load {path}: it needs more than tensors, containers and NumPy "
+            f"numbers to unpickle (it could run code), so it is not a plain checkpoint. "
+            f"Re-save it as a state dict from a trusted environment. Detail: {detail}") from exc
     except (RuntimeError, EOFError, OSError) as exc:
         raise CheckpointError(f"cannot read checkpoint {path} ({exc}); is the file complete "
                               "(re-download it)?") from exc
