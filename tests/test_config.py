@@ -35,6 +35,7 @@ def test_overrides_are_typed_and_validated():
         ("model.name=resnet", "model.name"),
         ("detector.min_score=2", "min_score"),
         ("tracking.enabled=7", "true/false"),
+        ("ros.max_image_pixels=0", "ros.max_image_pixels=0 must be > 0"),
     ],
 )
 def test_bad_overrides_are_errors(item, match):

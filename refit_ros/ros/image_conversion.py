@@ -4,6 +4,12 @@ Supported raw encodings: rgb8, bgr8, rgba8, bgra8, mono8, mono16, 16UC1, 32FC1, 
 (UYVY byte order, as in ROS) and yuv422_yuy2 (YUYV). ``is_bigendian`` and padded ``step``
 (row stride larger than ``width * bytes_per_pixel``) are honoured. Every rejection raises
 :class:`ImageConversionError` with a message that says what is wrong and what was expected.
+
+Pixel caps (``ros.max_image_pixels``): a raw image is refused from its ``width * height``
+before its data is touched, a compressed one from the size its PNG IHDR / JPEG SOF header
+declares, before any decoding (a few bytes of PNG can declare 10^10 pixels, which
+``cv2.imdecode`` would try to allocate). Compressed images must be PNG or JPEG (what
+image_transport's ``compressed`` plugin sends): other formats OpenCV decodes are refused.
 """
 
 from __future__ import annotations
@@ -173,14 +179,82 @@ def to_rgb8(array: np.ndarray, encoding: str) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(array), code)
 
 
-def image_msg_to_rgb8(msg) -> np.ndarray:
-    """``sensor_msgs/Image`` -> ``H x W x 3`` uint8 RGB (see :func:`to_rgb8`)."""
+def check_pixel_count(width: int, height: int, max_pixels: int | None, what: str) -> None:
+    """Refuse an image of ``width x height`` over ``max_pixels`` (None: no cap)."""
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageConversionError(
+            f"{what} of {width}x{height} = {width * height} pixels is over the cap "
+            f"ros.max_image_pixels = {max_pixels}; refused without decoding (raise the cap "
+            "if such images are expected)")
+
+
+def image_msg_to_rgb8(msg, max_pixels: int | None = None) -> np.ndarray:
+    """``sensor_msgs/Image`` -> ``H x W x 3`` uint8 RGB (see :func:`to_rgb8`); images over
+    ``max_pixels`` (``width * height``) are refused before their data is read."""
     _require_picture(msg.encoding)  # before decoding: a depth image fails with the clear reason
+    check_pixel_count(int(msg.width), int(msg.height), max_pixels, f"{msg.encoding} image")
     return to_rgb8(image_to_numpy(msg), msg.encoding)
 
 
-def compressed_to_rgb8(msg) -> np.ndarray:
-    """Decode a ``sensor_msgs/CompressedImage`` (jpeg / png) to ``H x W x 3`` uint8 RGB."""
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: JPEG start-of-frame markers (baseline, extended, progressive, lossless, arithmetic...):
+#: all but DHT (C4), JPG (C8) and DAC (CC) in C0..CF.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def compressed_image_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` declared by a PNG (IHDR) or JPEG (first SOF) header, read from
+    the header bytes alone; None when ``data`` is neither PNG nor JPEG.
+
+    Raises
+    ------
+    ImageConversionError
+        A PNG/JPEG whose header is truncated or malformed (no size can be read).
+    """
+    data = bytes(data)
+    if data.startswith(_PNG_SIGNATURE):
+        if len(data) < 24 or data[12:16] != b"IHDR":
+            raise ImageConversionError("PNG without a complete IHDR header (truncated?)")
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            raise ImageConversionError(f"JPEG header malformed at byte {i} (no marker)")
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            i += 2
+            continue
+        if marker in (0xD9, 0xDA):  # end of image / start of scan before any frame header
+            break
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if marker in _JPEG_SOF:
+            if i + 9 > len(data) or length < 7:
+                break
+            height = int.from_bytes(data[i + 5:i + 7], "big")
+            width = int.from_bytes(data[i + 7:i + 9], "big")
+            if height == 0 or width == 0:
+                raise ImageConversionError(
+                    f"JPEG frame header declares {width}x{height} pixels (a zero height defined "
+                    "later by a DNL marker is not supported)")
+            return width, height
+        if length < 2:
+            raise ImageConversionError(f"JPEG segment of length {length} at byte {i}")
+        i += 2 + length
+    raise ImageConversionError("JPEG without a frame (SOF) header before its image data "
+                               "(truncated?)")
+
+
+def compressed_to_rgb8(msg, max_pixels: int | None = None) -> np.ndarray:
+    """Decode a ``sensor_msgs/CompressedImage`` (jpeg / png) to ``H x W x 3`` uint8 RGB.
+
+    The size its header declares is checked against ``max_pixels`` before decoding
+    (:func:`compressed_image_size`); data that is neither PNG nor JPEG is refused.
+    """
     import cv2
 
     fmt = (msg.format or "").lower()
@@ -191,6 +265,16 @@ def compressed_to_rgb8(msg) -> np.ndarray:
     data = np.frombuffer(msg.data, dtype=np.uint8)
     if data.size == 0:
         raise ImageConversionError(f"zero-size CompressedImage (format {msg.format!r}, no data)")
+    try:
+        size = compressed_image_size(msg.data)
+    except ImageConversionError as exc:
+        raise ImageConversionError(f"cannot decode CompressedImage (format {msg.format!r}, "
+                                   f"{data.size} bytes): {exc}") from None
+    if size is None:
+        raise ImageConversionError(
+            f"CompressedImage (format {msg.format!r}, {data.size} bytes) is neither PNG nor "
+            "JPEG (by its first bytes); refit_node decodes only those")
+    check_pixel_count(size[0], size[1], max_pixels, f"CompressedImage ({msg.format or '?'})")
     decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if decoded is None or decoded.size == 0:
         raise ImageConversionError(

@@ -236,7 +236,9 @@ class RefitNode(LifecycleNode):
     def _process(self, msg) -> None:
         t0 = time.perf_counter()
         try:
-            rgb = compressed_to_rgb8(msg) if self.cfg.ros.compressed else image_msg_to_rgb8(msg)
+            cap = self.cfg.ros.max_image_pixels
+            rgb = (compressed_to_rgb8(msg, max_pixels=cap) if self.cfg.ros.compressed
+                   else image_msg_to_rgb8(msg, max_pixels=cap))
         except ImageConversionError as exc:
             self.stats["rejected"] += 1
             self._report("input image", ERROR, f"image rejected on {self._image_topic}: {exc}")

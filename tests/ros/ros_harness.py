@@ -172,3 +172,18 @@ def diag_status(msg, node_name: str, part: str):
         if st.name == f"{node_name}: {part}":
             return st
     return None
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A PNG that declares ``width x height`` RGB pixels in a few dozen bytes (IHDR, a tiny
+    IDAT, IEND): a decompression bomb when a decoder allocates what the header says."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))

@@ -150,3 +150,80 @@ def test_compressed_roundtrip_and_errors():
     jpg.data = b""
     with pytest.raises(ImageConversionError, match="zero-size"):
         compressed_to_rgb8(jpg)
+
+
+# --- pixel caps checked from the header, before any decoding (issue 14, item 5) ---
+
+from ros_harness import png_declaring  # noqa: E402
+
+def _jpeg_with_sof(width: int, height: int) -> bytes:
+    """A real small JPEG whose SOF0 frame header is rewritten to ``width x height``."""
+    import cv2
+
+    ok, enc = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))
+    data = bytearray(enc.tobytes())
+    i = data.index(b"\xff\xc0")
+    data[i + 5:i + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def test_compressed_image_size_reads_png_and_jpeg_headers():
+    import cv2
+
+    from refit_ros.ros.image_conversion import compressed_image_size
+
+    img = np.zeros((37, 53, 3), np.uint8)
+    for ext in (".png", ".jpg"):
+        ok, enc = cv2.imencode(ext, img)
+        assert compressed_image_size(enc.tobytes()) == (53, 37)
+    assert compressed_image_size(png_declaring(100_000, 100_000)) == (100_000, 100_000)
+    assert compressed_image_size(_jpeg_with_sof(60_000, 50_000)) == (60_000, 50_000)
+
+
+def test_decompression_bomb_png_is_refused_before_decoding(monkeypatch):
+    import cv2
+    from sensor_msgs.msg import CompressedImage
+
+    from refit_ros.ros import image_conversion as ic
+
+    bomb = png_declaring(100_000, 100_000)
+    assert len(bomb) < 100  # 10^10 pixels (30 GB decoded) declared in a few dozen bytes
+
+    def no_decode(*args, **kwargs):
+        raise AssertionError("cv2.imdecode called on an image over the pixel cap")
+
+    monkeypatch.setattr(cv2, "imdecode", no_decode)
+    msg = CompressedImage(format="png", data=bomb)
+    with pytest.raises(ic.ImageConversionError,
+                       match=r"100000x100000 = 10000000000 pixels .* ros.max_image_pixels = "
+                             r"50000000"):
+        ic.compressed_to_rgb8(msg, max_pixels=50_000_000)
+    msg = CompressedImage(format="jpeg", data=_jpeg_with_sof(60_000, 50_000))
+    with pytest.raises(ic.ImageConversionError, match="60000x50000"):
+        ic.compressed_to_rgb8(msg, max_pixels=50_000_000)
+
+
+def test_compressed_formats_other_than_jpeg_png_are_refused():
+    """Only PNG and JPEG are decoded (what image_transport's compressed plugin sends):
+    other formats OpenCV would decode have headers this check does not read."""
+    import cv2
+    from sensor_msgs.msg import CompressedImage
+
+    from refit_ros.ros.image_conversion import ImageConversionError, compressed_to_rgb8
+
+    ok, bmp = cv2.imencode(".bmp", np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(ImageConversionError, match="neither PNG nor JPEG"):
+        compressed_to_rgb8(CompressedImage(format="bmp", data=bmp.tobytes()))
+
+
+def test_raw_image_over_the_pixel_cap_is_refused_from_width_and_height():
+    from refit_ros.ros.image_conversion import ImageConversionError, image_msg_to_rgb8
+
+    msg = _msg(np.zeros((4, 6, 3), np.uint8), "rgb8")
+    assert image_msg_to_rgb8(msg, max_pixels=24).shape == (4, 6, 3)
+    with pytest.raises(ImageConversionError, match=r"6x4 = 24 pixels .* ros.max_image_pixels = 23"):
+        image_msg_to_rgb8(msg, max_pixels=23)
+    # A header that claims a huge image is refused on its numbers, before the data is read.
+    msg.width, msg.height, msg.step = 100_000, 100_000, 300_000
+    with pytest.raises(ImageConversionError, match="max_image_pixels"):
+        image_msg_to_rgb8(msg, max_pixels=50_000_000)

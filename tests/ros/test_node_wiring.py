@@ -273,6 +273,31 @@ def test_compressed_input(rig):
     assert out.header.stamp.sec == 33 and len(out.bodies) == 1
 
 
+def test_decompression_bomb_is_refused_and_node_keeps_answering(rig):
+    """A crafted PNG declaring 100000 x 100000 pixels in a few bytes, as a CompressedImage:
+    refused from its header (never decoded), reported, and the next frame is processed."""
+    from ros_harness import astronaut, diag_status, png_declaring
+    from sensor_msgs.msg import CompressedImage
+
+    from refit_ros.ros.diagnostics import ERROR
+    from refit_ros.ros.image_conversion import rgb8_to_compressed
+    from std_msgs.msg import Header
+
+    node, probe, pipe, ok = rig(compressed=True)
+    bomb = CompressedImage(format="png", data=png_declaring(100_000, 100_000))
+    bomb.header.stamp.sec = 40
+    probe.image_pub.publish(bomb)
+    msg = probe.diag.wait(lambda m: (s := diag_status(m, node.get_name(), "input image")) is not None
+                          and s.level == bytes([ERROR]))
+    text = diag_status(msg, node.get_name(), "input image").message
+    assert "100000x100000" in text and "ros.max_image_pixels" in text
+    assert node.stats["rejected"] == 1 and not pipe.calls
+    header = Header(frame_id="cam_b")
+    header.stamp.sec = 41
+    probe.image_pub.publish(rgb8_to_compressed(astronaut(), "jpeg", header))
+    assert len(probe.smpl.wait(lambda m: m.header.frame_id == "cam_b").bodies) == 1
+
+
 def test_stamps_going_backwards_reset_tracking(rig):
     from ros_harness import astronaut
 
