@@ -143,6 +143,10 @@ class BodyModel(torch.nn.Module, abc.ABC):
     of the inputs decides where the computation runs.
     """
 
+    #: Gender of this body's mesh, published in ``SMPL.gender``: ``"neutral"`` for
+    #: genderless bodies (the open body) and neutral SMPL; ``SmplBody`` sets its own.
+    gender: str = "neutral"
+
     @property
     @abc.abstractmethod
     def name(self) -> str:
