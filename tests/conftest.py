@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
@@ -29,6 +30,20 @@ def require_ros():
         if IN_CI:
             pytest.fail(f"ROS test cannot run under CI (rclpy/messages missing): {exc}")
         pytest.skip(f"rclpy or refit_ros messages unavailable: {exc} (run `make setup`)")
+
+
+def require_module(name: str, hint: str = ""):
+    """Import a test dependency (``onnx``, ``onnxruntime``, ...): skip locally when it is
+    missing, fail under CI=true (``onnxruntime`` runs the default backend: a CI run that
+    skipped its tests would pass without having checked it). Usable at module level."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        msg = f"{name} is not importable ({exc}){': ' + hint if hint else ''}"
+        if IN_CI:
+            pytest.fail(f"test dependency missing under CI: {msg}", pytrace=False)
+        pytest.skip(f"{msg} (pip install -r requirements/base.txt; CI=true fails instead)",
+                    allow_module_level=True)
 
 
 @pytest.fixture(scope="session")

@@ -95,8 +95,6 @@ def test_cli_eval_video_json(tmp_path, monkeypatch, capsys):
     writer.release()
     import refit_ros.pipeline as pipeline_pkg
 
-    if not hasattr(pipeline_pkg, "build_pipeline"):  # pragma: no cover - partial checkout
-        pytest.skip("refit_ros.pipeline.build_pipeline is not in this checkout yet")
     monkeypatch.setattr(pipeline_pkg, "build_pipeline", lambda cfg: StubPipeline())
     from refit_ros.cli import main
 

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from conftest import require_ros
+from conftest import require_module, require_ros
 
 from refit_ros.config import ConfigError, load_config
 from refit_ros.runtime import auto_export
@@ -28,7 +28,7 @@ def _cfg(*overrides):
 
 
 def test_auto_backend_is_onnxruntime_for_refit_kp_on_cpu_only():
-    pytest.importorskip("onnxruntime")
+    require_module("onnxruntime")
     assert resolve_backend(_cfg()) == "onnxruntime"
     assert resolve_backend(_cfg("model.name=refit")) == "torch"
     assert resolve_backend(_cfg("model.device=cuda")) == "torch"
@@ -103,7 +103,7 @@ def test_cache_exports_once_then_reuses_and_refreshes_on_new_weights(monkeypatch
 
 
 def test_a_user_export_dir_from_other_weights_is_refused_not_overwritten(monkeypatch, tmp_path):
-    pytest.importorskip("onnxruntime")
+    require_module("onnxruntime")
     calls = []
     monkeypatch.setattr(auto_export, "export_onnx", _fake_export(calls))
     auto_export.ensure_export(_cfg(), lambda: None, tmp_path)
@@ -119,7 +119,7 @@ def test_a_user_export_dir_from_other_weights_is_refused_not_overwritten(monkeyp
 def test_pipeline_on_onnxruntime_equals_torch_on_a_real_person():
     """The default pipeline (auto -> ONNX Runtime, real export of the shipped weights)
     recovers the same bodies as torch, cold and warm, fit check included."""
-    pytest.importorskip("onnxruntime")
+    require_module("onnxruntime")
     from skimage import data
 
     from refit_ros.pipeline import build_pipeline

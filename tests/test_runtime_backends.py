@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import require_module
 
 from refit_ros.runtime.backends import BackendError, build_backend
 
@@ -46,7 +47,7 @@ def test_tensorrt_missing_says_how_to_install(monkeypatch):
 
 
 def test_tensorrt_export_command_fails_fast_without_tensorrt(capsys, tmp_path):
-    pytest.importorskip("onnx")
+    require_module("onnx")
     try:
         import tensorrt  # noqa: F401
         pytest.skip("tensorrt is installed here")
@@ -61,14 +62,14 @@ def test_tensorrt_export_command_fails_fast_without_tensorrt(capsys, tmp_path):
 
 
 def test_onnxruntime_without_an_export_names_the_command(tmp_path):
-    pytest.importorskip("onnxruntime")
+    require_module("onnxruntime")
     cfg = _cfg("runtime.backend=onnxruntime", f"runtime.export_dir={tmp_path}")
     with pytest.raises(BackendError, match="refit-ros export --format onnx"):
         build_backend(cfg)
 
 
 def test_onnxruntime_cuda_without_the_provider_is_refused():
-    ort = pytest.importorskip("onnxruntime")
+    ort = require_module("onnxruntime")
     if "CUDAExecutionProvider" in ort.get_available_providers():
         pytest.skip("onnxruntime-gpu installed")
     from refit_ros.runtime.onnxruntime_backend import providers_for
@@ -218,7 +219,7 @@ def test_cuda_graph_step_equals_eager_on_gpu(kp_net):
 # ---------------------------------------------------------------------- ReFit-KP export
 @pytest.mark.slow
 def test_refit_kp_exports_and_runs_on_onnxruntime(kp_net, tmp_path):
-    pytest.importorskip("onnxruntime")
+    require_module("onnxruntime")
     from refit_ros.runtime.backends import onnxruntime_backend, torch_backend
     from refit_ros.runtime.export import export_onnx
 

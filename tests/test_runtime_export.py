@@ -7,11 +7,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import require_module
 
 pytestmark = pytest.mark.slow  # one HRNet-W48 export (~2-4 min on 2 cores), then reused
 
-onnx = pytest.importorskip("onnx")
-pytest.importorskip("onnxruntime")
+onnx = require_module("onnx")
+require_module("onnxruntime")
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import require_module
 
-onnx = pytest.importorskip("onnx")
+onnx = require_module("onnx")
 
 from refit_ros.runtime.export import (MANIFEST_NAME, STAGES, ExportError,  # noqa: E402
                                       ExportManifest, StageFile, TensorInfo,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_module
 
 from refit_ros.runtime.tensorrt_backend import (Profile, calibration_batches, calibration_sha256,
                                                 engine_cache_key, engine_file_name,
@@ -38,7 +39,7 @@ def test_op_table_names_its_source_and_is_plausible():
 # ---------------------------------------------------------------------- exported graphs
 @pytest.fixture(scope="module")
 def export_dir(reference_fixture_dir, tmp_path_factory):
-    pytest.importorskip("onnx")
+    require_module("onnx")
     from runtime_support import fixture_export
 
     return fixture_export(reference_fixture_dir, tmp_path_factory)

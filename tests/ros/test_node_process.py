@@ -2,9 +2,8 @@
 this process: the astronaut image + CameraInfo in, SMPLArray + MarkerArray out; every bad
 input reported while the node keeps answering; missing model files named; bringup + MCAP.
 
-These tests wait for ``refit_ros.pipeline.build_pipeline``: they skip while it does not
-exist and must pass (never skip) once it does. The node runs the default config, except
-while the default model's weights are not shipped yet (then seeded weights; see
+The node runs the default config with the shipped weights (a missing weights file fails
+the tests unless seeded, untrained weights are asked for explicitly; see
 ``node_process.node_test_args``); ``REFIT_NODE_TEST_ARGS`` overrides the extra arguments.
 """
 
@@ -18,13 +17,9 @@ import numpy as np
 import pytest
 
 from conftest import require_ros
-from node_process import RefitProcess, node_test_args, pipeline_available
+from node_process import RefitProcess, node_test_args
 
-pytestmark = [
-    pytest.mark.ros,
-    pytest.mark.skipif(not pipeline_available(),
-                       reason="awaiting refit_ros.pipeline.build_pipeline (lead)"),
-]
+pytestmark = pytest.mark.ros
 STAMP = 1_700_000_123_456_789_000
 K_F = 620.0
 
