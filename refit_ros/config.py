@@ -113,10 +113,28 @@ class CameraConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class TensorRTConfig:
+    """TensorRT engines: shared by runtime.backend=tensorrt and ``refit-ros export``."""
+
+    precision: str
+    max_persons: int
+    opt_persons: int
+    calibration: str
+
+    def __post_init__(self) -> None:
+        _choice(self.precision, "runtime.tensorrt.precision", ("fp16", "fp32", "int8"))
+        _positive(self.max_persons, "runtime.tensorrt.max_persons")
+        if not 1 <= self.opt_persons <= self.max_persons:
+            raise ConfigError(f"runtime.tensorrt.opt_persons={self.opt_persons!r} must be in "
+                              f"[1, runtime.tensorrt.max_persons={self.max_persons}]")
+
+
+@dataclasses.dataclass(frozen=True)
 class RuntimeConfig:
     backend: str
     export_dir: str
     threads: int
+    tensorrt: TensorRTConfig
 
     def __post_init__(self) -> None:
         _choice(self.backend, "runtime.backend", ("auto", "torch", "onnxruntime", "tensorrt"))
@@ -132,6 +150,7 @@ class TrackingConfig:
     warm_hidden: str
     warm_max_error: float
     warm_check_frames: int
+    cold_blend: float
     iou_threshold: float
     birth_score: float
     keep_score: float
@@ -150,6 +169,8 @@ class TrackingConfig:
         _choice(self.warm_hidden, "tracking.warm_hidden", ("keep", "reset"))
         _positive(self.warm_max_error, "tracking.warm_max_error", allow_zero=True)
         _positive(self.warm_check_frames, "tracking.warm_check_frames")
+        if not 0.0 <= self.cold_blend <= 1.0:
+            raise ConfigError(f"tracking.cold_blend={self.cold_blend!r} must be in [0, 1]")
         _positive(self.max_age, "tracking.max_age", allow_zero=True)
         _positive(self.one_euro_min_cutoff, "tracking.one_euro_min_cutoff")
         _positive(self.one_euro_beta, "tracking.one_euro_beta", allow_zero=True)
@@ -199,6 +220,8 @@ class Config:
     source: SourceConfig
 
     def __post_init__(self) -> None:
+        if self.runtime.backend == "tensorrt":
+            _check_tensorrt(self)
         beta_body = NEUTRAL_BETA_MODELS.get(self.model.name)
         if beta_body is not None and self.body.gender != "neutral":
             raise ConfigError(
@@ -222,6 +245,28 @@ class Config:
         for key, value in overrides.items():
             _set_dotted(data, key, value)
         return _build(Config, data, "")
+
+
+def _check_tensorrt(cfg: Config) -> None:
+    """runtime.backend=tensorrt: the settings the engines and the pipeline must agree on."""
+    if not cfg.model.device.startswith("cuda"):
+        raise ConfigError(
+            f"runtime.backend=tensorrt needs model.device=cuda (or cuda:N), got "
+            f"model.device={cfg.model.device!r}: TensorRT engines run on an NVIDIA GPU, and "
+            "the pipeline's crop cameras and body model live on model.device; set "
+            "model.device=cuda, or use runtime.backend=onnxruntime/torch on the CPU")
+    trt = cfg.runtime.tensorrt
+    if cfg.detector.max_people > trt.max_persons:
+        raise ConfigError(
+            f"detector.max_people={cfg.detector.max_people} exceeds "
+            f"runtime.tensorrt.max_persons={trt.max_persons}: the engines' profile covers at "
+            "most max_persons people per call; raise runtime.tensorrt.max_persons or lower "
+            "detector.max_people")
+    if trt.precision == "int8" and not trt.calibration:
+        raise ConfigError(
+            "runtime.tensorrt.precision=int8 needs runtime.tensorrt.calibration (an .npz of "
+            "real encoder inputs: `refit-ros export --format tensorrt --precision int8 "
+            "--calibration-source VIDEO` writes one)")
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = ""):

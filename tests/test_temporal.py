@@ -284,3 +284,40 @@ def test_fit_quality_check_takes_the_better_cold_fit(kp_model):
     pipe.detector.load(_static_frames(3))
     recs = run_frames(pipe, [(k / 30, image) for k in range(3)], None)
     assert model.inits == 3 and [r.warm[0] for r in recs] == [False, False, False]
+
+
+def _moving_frames(n: int) -> dict:
+    rng = np.random.default_rng(1)
+    base = np.concatenate([rng.uniform(500, 700, (33, 2)), rng.uniform(0.8, 1, (33, 1))], -1)
+    out = {}
+    for k in range(n):
+        kp = base.copy()
+        kp[:, :2] += rng.normal(0.0, 6.0, (33, 2)) + 4.0 * k
+        det = Detection(bbox=np.array([480 + 4 * k, 380 + 4 * k, 720 + 4 * k, 820 + 4 * k],
+                                      np.float32), score=0.9, keypoints2d=kp.astype(np.float32))
+        out[ReplayDetector.key(k / 30)] = [det]
+    return out
+
+
+def test_cold_blend_mixes_this_frames_cold_fit_into_the_warm_fit(kp_model):
+    frames = _moving_frames(5)
+    image = np.zeros((1080, 1280, 3), np.uint8)
+    intr = Intrinsics(1200.0, 1200.0, 640.0, 540.0, 1280, 1080)
+    stamps = [(k / 30, image) for k in range(5)]
+    runs = {}
+    for name, warm, blend in (("cold", False, 0.0), ("warm", True, 0.0), ("all", True, 1.0),
+                              ("half", True, 0.5)):
+        settings = PipelineSettings(iterations=3, warm_start=warm, warm_iterations=1,
+                                    cold_blend=blend)
+        pipe = RefitPipeline(ReplayDetector(), kp_model, settings, Tracker(TrackerParams()))
+        pipe.detector.load(frames)
+        runs[name] = [pipe.process(img, intr, t).bodies[0] for t, img in stamps]
+    for k in range(1, 5):   # warm frames
+        cold, warm, full, half = (runs[n][k] for n in ("cold", "warm", "all", "half"))
+        # cold_blend=1: pose and translation are the cold fit's (the shape stays accumulated)
+        np.testing.assert_allclose(full.pose, cold.pose, atol=1e-4)
+        np.testing.assert_allclose(full.transl, cold.transl, atol=1e-4)
+        assert np.abs(warm.pose - cold.pose).max() > 1e-3
+        # 0.5 lies between the two
+        d_half = np.abs(half.pose - cold.pose).max()
+        assert 1e-4 < d_half < np.abs(warm.pose - cold.pose).max() + 1e-6

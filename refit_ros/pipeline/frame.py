@@ -46,6 +46,7 @@ class PipelineSettings:
     gender: str = "neutral"
     accumulate_shape: bool = True
     label_swap_guard: bool = True
+    cold_blend: float = 0.0
     one_euro: bool = False
     one_euro_min_cutoff: float = 1.0
     one_euro_beta: float = 0.0
@@ -192,11 +193,30 @@ class RefitPipeline:
                                  reset_hidden=self.settings.warm_hidden == "reset")
             for _ in range(self.settings.warm_iterations):
                 s = self.model.step(s, feat_w, cam_w)
+            if self.settings.cold_blend > 0:
+                s = self._blend_cold(s, features, camera, warm)
             parts.append((warm, self._check_warm(s, features, camera, warm, tracks)))
         order = [i for idx, _ in parts for i in idx]
         merged = concat([s for _, s in parts]) if len(parts) > 1 else parts[0][1]
         inverse = np.argsort(order)
         return select(merged, inverse.tolist()) if order != list(range(n)) else merged
+
+    def _blend_cold(self, state: Any, features: Any, camera: CropCamera,
+                    warm: list[int]) -> Any:
+        """Mix this frame's cold fit into the warm fits (``tracking.cold_blend``).
+
+        A complementary filter: the warm fit is smooth but keeps the 3D solution it started
+        from (on real footage it drifts from the one a cold fit reads off the evidence), a
+        cold fit is unbiased but jittery. The result, ``(1 - b) warm + b cold`` on the 6D pose
+        (re-orthonormalised) and the crop camera, is also the state the next frame starts
+        from; the accumulated shape and the warm hidden states are kept.
+        """
+        b = self.settings.cold_blend
+        cold = self._cold(features, camera, warm)
+        return dataclasses.replace(
+            state, pose6d=normalise_pose6d((1 - b) * state.pose6d + b * cold.pose6d),
+            cam=(1 - b) * state.cam + b * cold.cam,
+            **{k: None for k in ("joints", "vertices") if getattr(state, k, None) is not None})
 
     def _cold(self, features: Any, camera: CropCamera, index: Sequence[int]) -> Any:
         """Fit people ``index`` from the mean body (``iterations`` steps)."""
