@@ -41,7 +41,7 @@ def test_tensorrt_missing_says_how_to_install(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_tensorrt)
     with pytest.raises(BackendError) as exc:
-        build_backend(_cfg("runtime.backend=tensorrt"))
+        build_backend(_cfg("runtime.backend=tensorrt", "model.device=cuda"))
     msg = str(exc.value)
     assert "pip install tensorrt" in msg and "runtime.backend=onnxruntime" in msg
 

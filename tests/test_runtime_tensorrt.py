@@ -178,8 +178,10 @@ def test_calibration_crops_come_from_detections_through_the_pipeline_crop(tmp_pa
 # ---------------------------------------------------------------------- with TensorRT
 @pytest.mark.tensorrt
 @pytest.mark.slow
-def test_tensorrt_engines_build_cache_and_match_torch(reference_fixture_dir, export_dir):
+def test_tensorrt_engines_build_cache_and_match_torch(reference_fixture_dir, export_dir,
+                                                      tmp_path, monkeypatch):
     pytest.importorskip("tensorrt")
+    monkeypatch.setenv("REFIT_ROS_CACHE", str(tmp_path))  # engines go to the per-user cache
     import torch
 
     if not torch.cuda.is_available():
@@ -189,5 +191,5 @@ def test_tensorrt_engines_build_cache_and_match_torch(reference_fixture_dir, exp
     report = run_backend_parity(reference_fixture_dir, "tensorrt", "cuda", export_dir,
                                 vs_torch_atol=1e-3, precision="fp32")
     assert report.vs_torch and max(report.vs_torch.values()) < 5e-3
-    engines = list((export_dir / "engines").glob("*-fp32-*.engine"))
+    engines = list((tmp_path / "engines").glob("*-fp32-*.engine"))
     assert len(engines) == 4 and all(e.with_suffix(".json").is_file() for e in engines)

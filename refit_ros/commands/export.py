@@ -4,8 +4,11 @@
 ``export.yaml`` (see :mod:`refit_ros.runtime.export`). The network is the config's
 (``model.name``, ``model.weights``, ``body.*``), or with ``--fixture DIR`` the official
 ReFit with a reference fixture's rule weights (tests, parity). ``--format tensorrt`` also
-builds (or finds in ``DIR/engines``) the TensorRT engines for ``--precision`` and
-``--max-persons``; it needs the ``tensorrt`` package and an NVIDIA GPU.
+builds (or finds in the per-user engine cache, ``<cache>/engines``) the TensorRT engines
+for the config's ``runtime.tensorrt`` settings (precision, max/opt persons, calibration
+set; the node reads the same keys, so it loads these engines); ``--precision``,
+``--max-persons``, ``--opt-persons`` and ``--calibration`` override them. It needs the
+``tensorrt`` package and an NVIDIA GPU.
 
 Prints a JSON summary; exit 0 on success, 2 when the inputs or packages are missing.
 """
@@ -36,15 +39,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 16)")
     parser.add_argument("--exporter", default="dynamo", choices=["dynamo", "torchscript"],
                         help="torch.export-based exporter (default) or the legacy tracer")
-    parser.add_argument("--max-persons", type=int, default=8,
-                        help="largest number of people per call the TensorRT profile covers")
-    parser.add_argument("--opt-persons", type=int, default=1,
-                        help="TensorRT profile optimum (people per call)")
-    parser.add_argument("--precision", default="fp16", choices=["fp32", "fp16", "int8"],
+    parser.add_argument("--max-persons", type=int, default=None,
+                        help="largest number of people per call the TensorRT profile covers "
+                        "(default: runtime.tensorrt.max_persons)")
+    parser.add_argument("--opt-persons", type=int, default=None,
+                        help="TensorRT profile optimum, people per call (default: "
+                        "runtime.tensorrt.opt_persons)")
+    parser.add_argument("--precision", default=None, choices=["fp32", "fp16", "int8"],
                         help="TensorRT engines: fp32 (TF32 off), fp16, or int8 encoder "
-                        "(calibrated) with fp16 loop stages")
+                        "(calibrated) with fp16 loop stages (default: runtime.tensorrt.precision)")
     parser.add_argument("--calibration", default=None, metavar="FILE.npz",
-                        help="int8: encoder inputs of real people (see --calibration-source)")
+                        help="int8: encoder inputs of real people (see --calibration-source; "
+                        "default: runtime.tensorrt.calibration)")
     parser.add_argument("--calibration-source", default=None, metavar="VIDEO|FOLDER",
                         help="int8: cut the calibration set from this video / image folder "
                         "with the configured detector (saved as OUT/calibration.npz)")
@@ -59,9 +65,13 @@ def run(args: argparse.Namespace) -> int:
     from refit_ros.runtime.backends import BackendError, export_dir_from_config
     from refit_ros.runtime.export import ExportError, export_onnx, load_export
 
+    from refit_ros.runtime.tensorrt_backend import engine_options
+
     cfg = config_from_args(args)
     out = Path(args.out) if args.out else export_dir_from_config(cfg)
     try:
+        opts = engine_options(cfg, args.precision, args.max_persons, args.opt_persons,
+                              args.calibration)
         if args.format == "tensorrt":
             from refit_ros.runtime.tensorrt_backend import require_tensorrt
 
@@ -100,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         if manifest is None:
             result = export_onnx(build_net(), out, body=body, iterations=iterations, weights=weights,
                                  opset=args.opset, exporter=args.exporter,
-                                 max_persons=max(args.max_persons, 2))
+                                 max_persons=max(opts.max_persons, 2))
             manifest, seconds = result.manifest, result.seconds
         summary = {"out": str(out), "model": manifest.model, "backbone": manifest.backbone,
                    "body": manifest.body, "opset": manifest.opset, "exporter": manifest.exporter,
@@ -109,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
                              for k, s in manifest.stages.items()},
                    "export_seconds": seconds}
         if args.format == "tensorrt":
-            summary["tensorrt"] = _build_engines(args, cfg, out, manifest)
+            summary["tensorrt"] = _build_engines(args, cfg, out, manifest, opts)
     except (ExportError, BackendError, ValueError, FileNotFoundError) as exc:
         print(f"refit-ros export: {exc}", file=sys.stderr)
         return 2
@@ -117,12 +127,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build_engines(args, cfg, out: Path, manifest) -> dict:
+def _build_engines(args, cfg, out: Path, manifest, opts) -> dict:
+    """Build (or find in the per-user cache) the engines for ``opts``
+    (:class:`~refit_ros.runtime.tensorrt_backend.EngineOptions`)."""
     from refit_ros.runtime.families import family_for
     from refit_ros.runtime.tensorrt_backend import TensorRTRunner
 
-    calibration = args.calibration
-    if args.precision == "int8" and calibration is None:
+    calibration = opts.calibration
+    if opts.precision == "int8" and calibration is None:
         if not args.calibration_source:
             raise ValueError("--precision int8 needs real crops: --calibration FILE.npz or "
                              "--calibration-source VIDEO|FOLDER")
@@ -133,7 +145,9 @@ def _build_engines(args, cfg, out: Path, manifest) -> dict:
             args.calibration_source, build_detector(cfg, video=False), family_for(manifest.model),
             limit=args.calibration_size, crop_size=int(manifest.architecture["crop_size"]))
         calibration = save_calibration(inputs, out / "calibration.npz")
-    runner = TensorRTRunner(out, manifest, precision=args.precision,
-                            max_persons=args.max_persons, calibration=calibration,
-                            opt_persons=args.opt_persons)
+    runner = TensorRTRunner(out, manifest, precision=opts.precision,
+                            max_persons=opts.max_persons, calibration=calibration,
+                            opt_persons=opts.opt_persons,
+                            device=cfg.model.device if cfg.model.device.startswith("cuda")
+                            else "cuda")
     return runner.describe()

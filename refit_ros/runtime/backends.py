@@ -96,16 +96,22 @@ class FittingBackend:
     body : BodyModel, optional
         The body model the pipeline poses final results with (``FittingModel.body``).
     crop_size : int
+    device : str or torch.device, optional
+        The pipeline's device (``model.device``): every tensor the backend returns lives
+        there, whatever device its runner computes on (TensorRT: a CUDA device). Default:
+        the runner's device.
     """
 
     def __init__(self, family: ModelFamily, runner: StageRunner, backend: str,
-                 feature_names: Sequence[str], body=None, crop_size: int = 256) -> None:
+                 feature_names: Sequence[str], body=None, crop_size: int = 256,
+                 device: str | torch.device | None = None) -> None:
         self.family = family
         self.runner = runner
         self.backend = backend
         self.feature_names = tuple(feature_names)
         self.body = body
         self.crop_size = crop_size
+        self._device = torch.device(device) if device is not None else None
         self._checked: CropCamera | None = None
 
     @property
@@ -115,7 +121,14 @@ class FittingBackend:
 
     @property
     def device(self) -> torch.device:
-        return self.runner.device
+        """Where returned tensors live (the pipeline's device)."""
+        return self._device if self._device is not None else self.runner.device
+
+    def _run(self, stage: str, feeds: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """The runner's stage, its outputs moved to :attr:`device` (no-op when equal)."""
+        out = self.runner.run(stage, feeds)
+        dev = self.device
+        return {k: v if v.device == dev else v.to(dev) for k, v in out.items()}
 
     # ------------------------------------------------------------------ stages
     def preprocess(self, image_rgb: np.ndarray, detections: Sequence[Any],
@@ -128,12 +141,12 @@ class FittingBackend:
         """Encoder inputs -> the feature dataclass (tensors on :attr:`device`)."""
         feeds = {}
         for k, v in inputs.items():
-            t = torch.as_tensor(v, dtype=torch.float32).to(self.device)
+            t = torch.as_tensor(v, dtype=torch.float32).to(self.runner.device)
             if not bool(torch.isfinite(t).all()):
                 raise ValueError(f"encoder input {k!r} contains NaN or inf; check the image "
                                  "conversion and the detector output")
             feeds[k] = t
-        out = self.runner.run("encoder", feeds)
+        out = self._run("encoder", feeds)
         return self.family.make_features({n: out[n] for n in self.feature_names if n in out})
 
     def encode(self, image_rgb: np.ndarray, detections: Sequence[Any], camera: CropCamera) -> Any:
@@ -142,20 +155,21 @@ class FittingBackend:
 
     def init_state(self, features: Any, camera: CropCamera) -> RefitState:
         """Cold start (mean body + one regressor step, hidden states zero)."""
-        out = self.runner.run("init", {**self._features(features), **self._camera(camera)})
+        out = self._run("init", {**self._features(features), **self._camera(camera)})
         return _state(out)
 
     def step(self, state: RefitState, features: Any, camera: CropCamera) -> RefitState:
         """One refinement step (markers of ``state`` reprojected inside the graph)."""
         feeds = {**self._features(features), **self._camera(camera)}
         for n in STATE_NAMES:
-            feeds[n] = getattr(state, n).to(self.device, torch.float32)
-        return _state(self.runner.run("step", feeds))
+            feeds[n] = getattr(state, n).to(self.runner.device, torch.float32)
+        return _state(self._run("step", feeds))
 
     def pose(self, state: RefitState, camera: CropCamera) -> BodyPose:
         """The body stage: mesh, joints, translation and crop-pixel joints of a state."""
-        feeds = {n: getattr(state, n).to(self.device, torch.float32) for n in STATE_NAMES[:3]}
-        out = self.runner.run("body", {**feeds, **self._camera(camera)})
+        feeds = {n: getattr(state, n).to(self.runner.device, torch.float32)
+                 for n in STATE_NAMES[:3]}
+        out = self._run("body", {**feeds, **self._camera(camera)})
         return BodyPose(out["vertices"], out["joints"], out["translation"], out["joints2d"])
 
     def rotmat(self, state: RefitState) -> Tensor:
@@ -177,7 +191,7 @@ class FittingBackend:
         if camera is not self._checked:  # once per camera object: the check syncs a GPU
             check_camera_values(camera)
             self._checked = camera
-        return {n: t.to(self.device, torch.float32)
+        return {n: t.to(self.runner.device, torch.float32)
                 for n, t in zip(CAMERA_NAMES, camera_tensors(camera))}
 
 
@@ -227,9 +241,12 @@ def onnxruntime_backend(export_dir: str | Path, expect: Mapping[str, Any] | None
 def tensorrt_backend(export_dir: str | Path, expect: Mapping[str, Any] | None = None,
                      body=None, precision: str = "fp16", max_persons: int | None = None,
                      calibration: str | Path | None = None,
-                     manifest: ExportManifest | None = None) -> FittingBackend:
-    """The TensorRT backend: engines built from the export (or taken from its cache);
-    ``manifest``: the export's, already validated (else loaded and checked here)."""
+                     manifest: ExportManifest | None = None, *, opt_persons: int = 1,
+                     device: str | torch.device = "cuda") -> FittingBackend:
+    """The TensorRT backend: engines built from the export (or taken from the per-user
+    engine cache); ``manifest``: the export's, already validated (else loaded and checked
+    here). ``device``: the CUDA device the engines run on and the backend's outputs live on
+    (the pipeline's ``model.device``)."""
     from refit_ros.runtime.export import load_export
     from refit_ros.runtime.tensorrt_backend import TensorRTRunner, require_tensorrt
 
@@ -237,9 +254,10 @@ def tensorrt_backend(export_dir: str | Path, expect: Mapping[str, Any] | None = 
     manifest = manifest or load_export(export_dir, expect)
     runner = TensorRTRunner(export_dir, manifest, precision=precision,
                             max_persons=max_persons or manifest.max_persons,
-                            calibration=calibration)
+                            calibration=calibration, opt_persons=opt_persons, device=device)
     return FittingBackend(family_for(manifest.model), runner, "tensorrt",
-                          manifest.feature_names, body, int(manifest.architecture["crop_size"]))
+                          manifest.feature_names, body, int(manifest.architecture["crop_size"]),
+                          device=runner.device)
 
 
 def resolve_backend(cfg) -> str:
@@ -269,7 +287,7 @@ def export_dir_from_config(cfg) -> Path:
     return resolve_path(cfg.runtime.export_dir) if cfg.runtime.export_dir else default_export_dir(cfg)
 
 
-def build_backend(cfg, model=None, *, backend: str | None = None, precision: str = "fp16",
+def build_backend(cfg, model=None, *, backend: str | None = None, precision: str | None = None,
                   max_persons: int | None = None, cuda_graphs: bool = True) -> FittingBackend:
     """The fitting model of the config on the runtime ``runtime.backend``.
 
@@ -281,23 +299,29 @@ def build_backend(cfg, model=None, *, backend: str | None = None, precision: str
         whose ``net`` and ``body`` are reused.
     backend : str, optional
         Overrides ``runtime.backend``.
-    precision : str
-        TensorRT engine precision (``fp32``, ``fp16``, ``int8``).
+    precision : str, optional
+        Overrides ``runtime.tensorrt.precision`` (``fp32``, ``fp16``, ``int8``).
     max_persons : int, optional
-        TensorRT profile upper bound (default: the export's ``max_persons``).
+        Overrides ``runtime.tensorrt.max_persons`` (the TensorRT profile's upper bound).
     cuda_graphs : bool
         torch on CUDA: capture the stage graphs.
 
     Raises
     ------
     BackendError
-        Unknown backend, missing package, unusable export folder.
+        Unknown backend, missing package, unusable export folder, TensorRT asked for with
+        a CPU ``model.device``.
     """
     from refit_ros.runtime.export import ExportError, expectations_from_config, load_export
 
     name = backend or resolve_backend(cfg)
     if name not in BACKENDS:
         raise BackendError(f"runtime.backend={name!r} is not one of {list(BACKENDS)}")
+    if name == "tensorrt" and not str(cfg.model.device).startswith("cuda"):
+        # The config refuses this for runtime.backend=tensorrt; here for backend= callers.
+        raise BackendError(f"the TensorRT backend needs model.device=cuda, got "
+                           f"model.device={cfg.model.device!r} (the pipeline's cameras and "
+                           "body model live on model.device)")
     if name == "torch":
         if model is None:
             from refit_ros.pipeline import build_model
@@ -332,7 +356,12 @@ def build_backend(cfg, model=None, *, backend: str | None = None, precision: str
             return onnxruntime_backend(export_dir, body=body.to(cfg.model.device),
                                        device=cfg.model.device, threads=cfg.runtime.threads,
                                        manifest=manifest)
-        return tensorrt_backend(export_dir, body=body.to("cuda"), precision=precision,
-                                max_persons=max_persons, manifest=manifest)
+        from refit_ros.runtime.tensorrt_backend import engine_options
+
+        opts = engine_options(cfg, precision, max_persons)
+        return tensorrt_backend(export_dir, body=body.to(cfg.model.device),
+                                precision=opts.precision, max_persons=opts.max_persons,
+                                calibration=opts.calibration, manifest=manifest,
+                                opt_persons=opts.opt_persons, device=cfg.model.device)
     except ExportError as exc:
         raise BackendError(f"runtime.backend={name}: {exc}") from exc

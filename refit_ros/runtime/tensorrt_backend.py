@@ -12,22 +12,35 @@ build and execution run on a machine with an NVIDIA GPU and TensorRT.
   init/step/body stay FP16 (SMPL, the GRUs and the 64x64 lookup are small and sensitive).
 * **Profile**: one optimisation profile per engine over the ``persons`` axis,
   ``min 1 / opt O / max N``; every other dimension is static in the ONNX file.
-* **Cache**: ``EXPORT_DIR/engines/<stage>-<precision>-<key>.engine`` + a ``.json`` with
-  the key's fields. The key (:func:`engine_cache_key`) is the sha256 of the ONNX file's
-  sha256, the TensorRT version, the GPU name and compute capability, the precision, the
-  profile and the calibration set's hash, so an engine is never reused for another model,
-  TensorRT, GPU, precision or batch range.
+* **Settings**: ``runtime.tensorrt`` (precision, max/opt persons, calibration set) in
+  ``config/refit.yaml``, read by the node and by ``refit-ros export --format tensorrt``
+  through :func:`engine_options` (the export's flags override them), so both ask for the
+  same engines.
+* **Cache** (:class:`EngineCache`): ``<cache>/engines/<stage>-<precision>-<key>.engine`` +
+  a ``.json`` with the key's fields and the engine's sha256, in the per-user cache
+  (``$REFIT_ROS_CACHE``, else ``$XDG_CACHE_HOME/refit_ros``, else ``~/.cache/refit_ros``;
+  never the user's ``runtime.export_dir``). The key (:func:`engine_cache_key`) is the
+  sha256 of the ONNX file's sha256, the TensorRT version, the GPU name and compute
+  capability, the precision, the profile and the calibration set's hash, so an engine is
+  never reused for another model, TensorRT, GPU, precision or batch range. One file lock
+  per key: processes starting together build an engine once, the others wait and load it.
+  Engine and metadata are written atomically (unique temp file in the same folder, fsync,
+  ``os.replace``); an engine whose bytes do not match its metadata (truncated, corrupt) or
+  that TensorRT cannot deserialize is rebuilt, with a warning.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import os
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -85,6 +98,49 @@ class Profile:
         """``(min, opt, max)`` shapes of a tensor whose non-batch dims are ``static``."""
         dims = tuple(int(d) for d in static)
         return tuple((b,) + dims for b in (self.min_persons, self.opt_persons, self.max_persons))
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """What the engines are built for: ``runtime.tensorrt`` with command-line overrides.
+
+    Attributes
+    ----------
+    precision : str
+        ``fp32``, ``fp16`` or ``int8``.
+    max_persons, opt_persons : int
+        The profile (``min 1 / opt / max``).
+    calibration : Path or None
+        INT8 calibration ``.npz``.
+    """
+
+    precision: str
+    max_persons: int
+    opt_persons: int
+    calibration: Path | None
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"TensorRT precision {self.precision!r} is not one of "
+                             f"{list(PRECISIONS)}")
+        Profile(1, self.opt_persons, self.max_persons)  # validates the range
+
+
+def engine_options(cfg, precision: str | None = None, max_persons: int | None = None,
+                   opt_persons: int | None = None,
+                   calibration: str | Path | None = None) -> EngineOptions:
+    """The config's ``runtime.tensorrt`` settings; a non-None argument overrides its key
+    (``refit-ros export --precision`` etc.). The calibration path of the config is
+    resolved like every config path (relative to the repository root)."""
+    from refit_ros.config import resolve_path
+
+    t = cfg.runtime.tensorrt
+    if calibration is None and t.calibration:
+        calibration = resolve_path(t.calibration)
+    return EngineOptions(precision=precision or t.precision,
+                         max_persons=int(max_persons if max_persons is not None else t.max_persons),
+                         opt_persons=int(opt_persons if opt_persons is not None else t.opt_persons),
+                         calibration=Path(calibration) if calibration else None)
 
 
 def stage_precision(stage: str, precision: str) -> str:
@@ -213,7 +269,7 @@ def _trt_calibrator_class():
             return self.cache_file.read_bytes() if self.cache_file.is_file() else None
 
         def write_calibration_cache(self, cache) -> None:
-            self.cache_file.write_bytes(bytes(cache))
+            atomic_write(self.cache_file, bytes(cache))
 
     return EntropyCalibrator
 
@@ -287,21 +343,89 @@ def gpu_identity() -> tuple[str, str]:
     return torch.cuda.get_device_name(dev), f"{major}.{minor}"
 
 
+def engine_cache_dir() -> Path:
+    """The per-user engine cache: ``<cache root>/engines`` (see
+    :func:`refit_ros.runtime.auto_export.cache_root`)."""
+    from refit_ros.runtime.auto_export import cache_root
+
+    return cache_root() / ENGINE_DIR
+
+
+def atomic_write(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a unique temp file in the same folder,
+    flushed and fsynced, then ``os.replace`` (readers see the old file or the new one,
+    never a part; concurrent writers never share a temp file)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # the rename itself survives a crash
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Exclusive ``fcntl`` lock on ``path`` (created if missing), released on exit."""
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+#: ``build(onnx_path, precision, profile, static_shapes, calibration, calibration_cache)``
+#: -> serialized engine bytes (:func:`build_engine`).
+BuildFn = Callable[..., bytes]
+
+
 class EngineCache:
-    """Engines of one export folder, keyed by :func:`engine_cache_key`.
+    """TensorRT engines keyed by :func:`engine_cache_key`, in the per-user cache.
 
     Parameters
     ----------
-    export_dir : path
+    cache_dir : path, optional
+        Default :func:`engine_cache_dir`.
+    build : callable, optional
+        Engine builder (default :func:`build_engine`); injectable for tests.
+    identity : callable, optional
+        Returns ``(tensorrt version, GPU name, compute capability)``; default: the
+        installed ``tensorrt`` and the current CUDA device.
     """
 
-    def __init__(self, export_dir: str | Path):
-        self.dir = Path(export_dir) / ENGINE_DIR
+    def __init__(self, cache_dir: str | Path | None = None, *, build: BuildFn | None = None,
+                 identity: Callable[[], tuple[str, str, str]] | None = None):
+        self.dir = Path(cache_dir) if cache_dir is not None else engine_cache_dir()
+        self._build = build
+        self._identity = identity
+
+    def identity(self) -> tuple[str, str, str]:
+        if self._identity is not None:
+            return self._identity()
+        trt = require_tensorrt()
+        return (trt.__version__, *gpu_identity())
 
     def get_or_build(self, stage: str, stage_file: StageFile, onnx_path: Path, precision: str,
-                     profile: Profile, calibration: list[dict[str, np.ndarray]] | None = None
-                     ) -> tuple[bytes, Path, bool]:
+                     profile: Profile, calibration: list[dict[str, np.ndarray]] | None = None,
+                     *, reject: bytes | None = None) -> tuple[bytes, Path, bool]:
         """The serialized engine for one stage (built and stored when not cached).
+
+        Under the key's file lock: a cached engine whose bytes match its metadata is
+        returned; a missing one is built; an unusable one (no/unreadable metadata, bytes
+        not matching the recorded sha256, or equal to ``reject``: bytes TensorRT could not
+        deserialize) is rebuilt with a warning.
 
         Returns
         -------
@@ -310,35 +434,66 @@ class EngineCache:
         built : bool
             False when it came from the cache.
         """
-        trt = require_tensorrt()
-        gpu, cc = gpu_identity()
+        version, gpu, cc = self.identity()
         calib_hash = calibration_sha256(calibration) if precision == "int8" and calibration else ""
-        key = engine_cache_key(stage_file.sha256, trt.__version__, gpu, precision, profile, cc,
+        key = engine_cache_key(stage_file.sha256, version, gpu, precision, profile, cc,
                                calib_hash)
         path = self.dir / engine_file_name(stage, precision, key)
         meta = path.with_suffix(".json")
-        if path.is_file() and meta.is_file() and json.loads(meta.read_text()).get("key") == key:
-            log.info("TensorRT engine %s from cache", path.name)
-            return path.read_bytes(), path, False
         self.dir.mkdir(parents=True, exist_ok=True)
-        static = {t.name: [int(d) for d in t.shape[1:]] for t in stage_file.inputs}
-        log.info("building TensorRT %s engine for %s (%s, persons %d..%d); this takes minutes",
-                 precision, stage, gpu, profile.min_persons, profile.max_persons)
-        engine = build_engine(onnx_path, precision, profile, static, calibration,
-                              self.dir / f"{stage}-{key[:16]}.calib")
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(engine)
-        tmp.replace(path)
-        meta.write_text(json.dumps({"key": key, "stage": stage, "onnx": stage_file.file,
-                                    "onnx_sha256": stage_file.sha256, "tensorrt": trt.__version__,
-                                    "gpu": gpu, "compute_capability": cc, "precision": precision,
-                                    "profile": asdict(profile),
-                                    "calibration_sha256": calib_hash}, indent=1))
-        return engine, path, True
+        with _file_lock(self.dir / f".{path.stem}.lock"):
+            data, problem = _read_cached(path, meta, key)
+            if data is not None and reject is not None and data == reject:
+                data, problem = None, "TensorRT could not deserialize it"
+            if data is not None:
+                log.info("TensorRT engine %s from cache", path.name)
+                return data, path, False
+            if problem:
+                log.warning("TensorRT engine %s is unusable (%s): rebuilding it", path, problem)
+            static = {t.name: [int(d) for d in t.shape[1:]] for t in stage_file.inputs}
+            log.info("building TensorRT %s engine for %s (%s, persons %d..%d) into %s; this "
+                     "takes minutes", precision, stage, gpu, profile.min_persons,
+                     profile.max_persons, self.dir)
+            build = self._build or build_engine
+            engine = bytes(build(onnx_path, precision, profile, static, calibration,
+                                 self.dir / f"{stage}-{key[:16]}.calib"))
+            atomic_write(path, engine)  # engine first: the metadata vouches for its bytes
+            atomic_write(meta, json.dumps({
+                "key": key, "stage": stage, "onnx": stage_file.file,
+                "onnx_sha256": stage_file.sha256, "tensorrt": version, "gpu": gpu,
+                "compute_capability": cc, "precision": precision, "profile": asdict(profile),
+                "calibration_sha256": calib_hash,
+                "engine_sha256": hashlib.sha256(engine).hexdigest(),
+                "engine_bytes": len(engine)}, indent=1).encode())
+            return engine, path, True
+
+
+def _read_cached(path: Path, meta: Path, key: str) -> tuple[bytes | None, str]:
+    """``(engine bytes, "")`` when the cached engine is intact, else ``(None, why)``
+    (``why`` empty when nothing was cached)."""
+    if not path.exists() and not meta.exists():
+        return None, ""
+    try:
+        record = json.loads(meta.read_text())
+    except FileNotFoundError:
+        return None, "its metadata file is missing"
+    except (OSError, ValueError) as exc:
+        return None, f"its metadata is unreadable: {exc}"
+    if not isinstance(record, dict) or record.get("key") != key:
+        return None, "its metadata is for another key"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, f"the engine file is unreadable: {exc}"
+    if (len(data) != record.get("engine_bytes")
+            or hashlib.sha256(data).hexdigest() != record.get("engine_sha256")):
+        return None, (f"the engine file is truncated or corrupt: {len(data)} bytes, sha256 "
+                      f"not the {record.get('engine_bytes')} bytes its metadata records")
+    return data, ""
 
 
 class TensorRTRunner:
-    """Runs the four stages as TensorRT engines on the current CUDA device.
+    """Runs the four stages as TensorRT engines on one CUDA device.
 
     Inputs and outputs are torch CUDA tensors (``set_tensor_address`` on their memory),
     enqueued on torch's current stream, so nothing crosses to the host between stages.
@@ -346,6 +501,7 @@ class TensorRTRunner:
     Parameters
     ----------
     export_dir : path
+        The ONNX export (only read: engines go to ``cache``).
     manifest : ExportManifest
     precision : str
         ``fp32``, ``fp16`` or ``int8`` (see the module doc).
@@ -355,17 +511,26 @@ class TensorRTRunner:
         ``.npz`` of encoder inputs for INT8 (see :func:`load_calibration_inputs`).
     opt_persons : int
         Profile optimum.
+    device : str or torch.device
+        ``cuda`` (the current device) or ``cuda:N``.
+    cache : EngineCache, optional
+        Default: the per-user cache (:func:`engine_cache_dir`).
     """
 
     def __init__(self, export_dir: str | Path, manifest: ExportManifest, precision: str = "fp16",
                  max_persons: int = 8, calibration: str | Path | None = None,
-                 opt_persons: int = 1):
+                 opt_persons: int = 1, device: str | torch.device = "cuda",
+                 cache: EngineCache | None = None):
         trt = require_tensorrt()
-        self.device = torch.device("cuda", torch.cuda.current_device())
+        dev = torch.device(device)
+        if dev.type != "cuda":
+            raise ValueError(f"the TensorRT backend runs on a CUDA device, not {dev}; set "
+                             "model.device=cuda")
+        self.device = torch.device("cuda", torch.cuda.current_device() if dev.index is None
+                                   else dev.index)
         self.precision = precision
         self.profile = Profile(1, min(opt_persons, max_persons), max_persons)
-        cache = EngineCache(export_dir)
-        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.cache = cache or EngineCache()
         self.engines: dict[str, Any] = {}
         self.contexts: dict[str, Any] = {}
         self.io: dict[str, tuple[list[str], list[str]]] = {}
@@ -374,28 +539,44 @@ class TensorRTRunner:
         if precision == "int8":
             if calibration is None:
                 raise ValueError("precision int8 needs a calibration set of real crops "
-                                 "(--calibration FILE.npz)")
+                                 "(runtime.tensorrt.calibration / --calibration FILE.npz)")
             names = manifest.stages["encoder"].input_names
             calib = calibration_batches(load_calibration_inputs(calibration, names),
                                         self.profile.opt_persons)
-        for stage, s in manifest.stages.items():
-            prec = stage_precision(stage, precision)
-            data, path, _ = cache.get_or_build(stage, s, Path(export_dir) / s.file, prec,
-                                               self.profile, calib if prec == "int8" else None)
-            engine = runtime.deserialize_cuda_engine(data)
-            if engine is None:
-                raise RuntimeError(f"TensorRT could not load {path}; delete it to rebuild")
-            ins, outs = [], []
-            for i in range(engine.num_io_tensors):
-                name = engine.get_tensor_name(i)
-                (ins if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT else outs).append(name)
-            self.engines[stage] = engine
-            self.contexts[stage] = engine.create_execution_context()
-            self.io[stage] = (ins, outs)
-            self.paths[stage] = str(path)
+        with torch.cuda.device(self.device):
+            runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+            for stage, s in manifest.stages.items():
+                prec = stage_precision(stage, precision)
+                args = (stage, s, Path(export_dir) / s.file, prec, self.profile,
+                        calib if prec == "int8" else None)
+                data, path, _ = self.cache.get_or_build(*args)
+                engine = runtime.deserialize_cuda_engine(data)
+                if engine is None:  # e.g. written by a crashed build: rebuilt once
+                    data, path, _ = self.cache.get_or_build(*args, reject=data)
+                    engine = runtime.deserialize_cuda_engine(data)
+                if engine is None:
+                    raise RuntimeError(f"TensorRT could not load {path}, even rebuilt")
+                ins, outs = [], []
+                for i in range(engine.num_io_tensors):
+                    name = engine.get_tensor_name(i)
+                    (ins if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
+                     else outs).append(name)
+                self.engines[stage] = engine
+                self.contexts[stage] = engine.create_execution_context()
+                self.io[stage] = (ins, outs)
+                self.paths[stage] = str(path)
         self._trt_version = trt.__version__
 
     def run(self, stage: str, feeds: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Run one engine; outputs are CUDA tensors on :attr:`device`.
+
+        Raises
+        ------
+        ValueError
+            More people than the profile's maximum.
+        RuntimeError
+            TensorRT refused an input shape or a tensor address, or the launch failed.
+        """
         ins, outs = self.io[stage]
         ctx = self.contexts[stage]
         keep = []
@@ -405,15 +586,27 @@ class TensorRTRunner:
             batch = int(t.shape[0])
             if batch > self.profile.max_persons:
                 raise ValueError(f"{batch} people exceed the engine profile's maximum "
-                                 f"{self.profile.max_persons}; rebuild with --max-persons")
-            ctx.set_input_shape(name, tuple(t.shape))
-            ctx.set_tensor_address(name, int(t.data_ptr()))
+                                 f"{self.profile.max_persons}; raise "
+                                 "runtime.tensorrt.max_persons (or --max-persons)")
+            if not ctx.set_input_shape(name, tuple(t.shape)):
+                raise RuntimeError(
+                    f"TensorRT refused input {name!r} of the {stage} engine with shape "
+                    f"{tuple(t.shape)} (profile persons {self.profile.min_persons}.."
+                    f"{self.profile.max_persons}; other dimensions as exported)")
+            if not ctx.set_tensor_address(name, int(t.data_ptr())):
+                raise RuntimeError(f"TensorRT refused the address of input {name!r} of the "
+                                   f"{stage} engine (device {t.device})")
             keep.append(t)
         result = {}
         for name in outs:
             shape = tuple(ctx.get_tensor_shape(name))
+            if any(d < 0 for d in shape):
+                raise RuntimeError(f"TensorRT could not infer the shape of output {name!r} of "
+                                   f"the {stage} engine ({shape}): an input shape is missing")
             out = torch.empty(shape, dtype=torch.float32, device=self.device)
-            ctx.set_tensor_address(name, int(out.data_ptr()))
+            if not ctx.set_tensor_address(name, int(out.data_ptr())):
+                raise RuntimeError(f"TensorRT refused the address of output {name!r} of the "
+                                   f"{stage} engine")
             result[name] = out
         stream = torch.cuda.current_stream(self.device)
         if not ctx.execute_async_v3(stream.cuda_stream):
@@ -424,7 +617,9 @@ class TensorRTRunner:
         return result
 
     def describe(self) -> dict[str, Any]:
-        gpu, cc = gpu_identity()
+        with torch.cuda.device(self.device):
+            gpu, cc = gpu_identity()
         return {"device": str(self.device), "tensorrt": self._trt_version, "gpu": gpu,
                 "compute_capability": cc, "precision": self.precision,
-                "profile": asdict(self.profile), "engines": self.paths}
+                "profile": asdict(self.profile), "engine_cache": str(self.cache.dir),
+                "engines": self.paths}
