@@ -2,8 +2,9 @@
 
 Written against the TensorRT 10 Python API (``tensorrt``), which is imported lazily:
 refit_ros's build and test machines cannot install it (docs/ENVIRONMENT.md), so only the
-pure parts here (cache key, profiles, calibration data) are tested there; the engine
-build and execution run on a machine with an NVIDIA GPU and TensorRT.
+parts before the import are tested there (cache key, profiles, calibration data, the
+settings, the engine cache with an injected builder, the runner's return-value checks);
+the engine build and execution run on a machine with an NVIDIA GPU and TensorRT.
 
 * **Precision** per stage. ``fp32``: FP32 kernels, TF32 explicitly disabled (TensorRT
   enables TF32 by default). ``fp16``: FP16 kernels allowed everywhere. ``int8``: the
