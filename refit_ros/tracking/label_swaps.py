@@ -36,10 +36,23 @@ class _Labels:
     keypoints: np.ndarray
     stamp: float
     swap_since: float | None = None
+    trust: int = 0          # clear decisions in a row that kept the labelling
 
 
-#: Landmarks compared (shoulders to feet: the face is small and often unconfident).
-_BODY = np.arange(LANDMARK_INDEX["left_shoulder"], len(LANDMARK_NAMES))
+#: Landmarks compared, upper and lower body (the face is small and often unconfident).
+_UPPER = np.arange(LANDMARK_INDEX["left_shoulder"], LANDMARK_INDEX["left_hip"])
+_LOWER = np.arange(LANDMARK_INDEX["left_hip"], len(LANDMARK_NAMES))
+_SHOULDERS = [LANDMARK_INDEX["left_shoulder"], LANDMARK_INDEX["right_shoulder"]]
+_HIPS = [LANDMARK_INDEX["left_hip"], LANDMARK_INDEX["right_hip"]]
+
+
+def torso_width(keypoints2d: np.ndarray) -> float:
+    """Shoulder separation in the image over the shoulder-to-hip length (about 0.7 for an
+    adult seen from the front or the back, near 0 in profile)."""
+    kp = np.asarray(keypoints2d, dtype=np.float64)
+    across = np.linalg.norm(kp[_SHOULDERS[0], :2] - kp[_SHOULDERS[1], :2])
+    length = np.linalg.norm(kp[_SHOULDERS, :2].mean(0) - kp[_HIPS, :2].mean(0))
+    return float(across / length) if length > 1e-9 else 0.0
 
 
 class LabelSwapGuard:
@@ -58,15 +71,26 @@ class LabelSwapGuard:
         detection is taken as labelled (after a long unclear stretch, e.g. a real turn).
     max_swap_s : float
         A run of swapped frames longer than this is given up (the detector is believed).
+    min_trust : int
+        A swap is only made against a memory confirmed by this many clear frames in a row
+        (a track whose first frames were mirrored must not swap the correct ones after).
+    min_width : float
+        ... and only when the torso is seen wide in both (:func:`torso_width`, e.g. 0.35:
+        turned at most ~60 degrees from the camera or from its back): near profile the
+        twins nearly coincide and noise can make either labelling look closer, while a
+        mirrored detection of a person facing the camera (or away) is what this undoes.
     min_conf : float
         Landmarks below this confidence are not compared.
     """
 
     def __init__(self, ratio: float = 0.6, min_gain: float = 0.04, max_gap_s: float = 0.25,
-                 max_swap_s: float = 1.0, min_conf: float = 0.5):
+                 max_swap_s: float = 1.0, min_conf: float = 0.5, min_trust: int = 3,
+                 min_width: float = 0.35):
         self.ratio, self.min_gain = float(ratio), float(min_gain)
         self.max_gap_s, self.max_swap_s = float(max_gap_s), float(max_swap_s)
         self.min_conf = float(min_conf)
+        self.min_trust = int(min_trust)
+        self.min_width = float(min_width)
         self._tracks: dict[int, _Labels] = {}
 
     def reset(self) -> None:
@@ -100,29 +124,44 @@ class LabelSwapGuard:
         choice = self._choose(kp, mem.keypoints)
         if choice == "swap":
             start = mem.swap_since if mem.swap_since is not None else stamp
-            if stamp - start <= self.max_swap_s:
-                self._tracks[track_id] = _Labels(mirror_labels(kp), stamp, start)
+            if mem.trust >= self.min_trust and stamp - start <= self.max_swap_s:
+                self._tracks[track_id] = _Labels(mirror_labels(kp), stamp, start, mem.trust)
                 return True
-            choice = "same"          # a run too long: believe the detector again
-        if choice == "same":
+            # an unconfirmed memory, or a run too long: believe the detector again
             self._tracks[track_id] = _Labels(kp, stamp)
+        elif choice == "same":
+            self._tracks[track_id] = _Labels(kp, stamp, None, mem.trust + 1)
         return False
 
     def _choose(self, kp: np.ndarray, ref: np.ndarray) -> str:
-        """``"same"``, ``"swap"`` or ``"unclear"``: which labelling is closer to ``ref``."""
+        """``"same"``, ``"swap"`` or ``"unclear"``: which labelling is closer to ``ref``.
+
+        Judged separately on the upper body (shoulders, arms, hands) and the lower body
+        (hips, legs, feet); only a verdict both agree on counts (a detector that swaps the
+        legs alone, or an outlier or two, must not flip the whole person). A part with too
+        few confident landmarks abstains.
+        """
         mirrored = mirror_labels(kp)
-        ok_same = (kp[_BODY, 2] >= self.min_conf) & (ref[_BODY, 2] >= self.min_conf)
-        ok_swap = (mirrored[_BODY, 2] >= self.min_conf) & (ref[_BODY, 2] >= self.min_conf)
-        if ok_same.sum() < 4 or ok_swap.sum() < 4:
-            return "unclear"
-        idx_same, idx_swap = _BODY[ok_same], _BODY[ok_swap]
-        d_same = float(np.median(np.linalg.norm(kp[idx_same, :2] - ref[idx_same, :2], axis=1)))
-        d_swap = float(np.median(np.linalg.norm(mirrored[idx_swap, :2] - ref[idx_swap, :2], axis=1)))
         conf = ref[:, 2] >= self.min_conf
         pts = ref[conf, :2] if conf.sum() >= 2 else ref[:, :2]
         gain = self.min_gain * (float(np.ptp(pts[:, 1])) or 1.0)
-        if d_swap < self.ratio * d_same and d_same - d_swap > gain:
-            return "swap"
-        if d_same < self.ratio * d_swap and d_swap - d_same > gain:
-            return "same"
-        return "unclear"
+        verdicts = []
+        for part in (_UPPER, _LOWER):
+            ok_same = (kp[part, 2] >= self.min_conf) & (ref[part, 2] >= self.min_conf)
+            ok_swap = (mirrored[part, 2] >= self.min_conf) & (ref[part, 2] >= self.min_conf)
+            if ok_same.sum() < 3 or ok_swap.sum() < 3:
+                continue
+            i_same, i_swap = part[ok_same], part[ok_swap]
+            d_same = float(np.median(np.linalg.norm(kp[i_same, :2] - ref[i_same, :2], axis=1)))
+            d_swap = float(np.median(np.linalg.norm(mirrored[i_swap, :2] - ref[i_swap, :2], axis=1)))
+            if d_swap < self.ratio * d_same and d_same - d_swap > gain:
+                verdicts.append("swap")
+            elif d_same < self.ratio * d_swap and d_swap - d_same > gain:
+                verdicts.append("same")
+            else:
+                verdicts.append("unclear")
+        if not verdicts or any(v != verdicts[0] for v in verdicts) or verdicts[0] == "unclear":
+            return "unclear"
+        if verdicts[0] == "swap" and min(torso_width(kp), torso_width(ref)) < self.min_width:
+            return "unclear"
+        return verdicts[0]
