@@ -111,7 +111,9 @@ def build_fitting_model(cfg: Config):
     """The fitting network on the runtime ``runtime.backend`` names.
 
     ``runtime.threads`` > 0 sets torch's CPU thread count (process-wide).
-    ``torch``: :func:`build_model`. ``onnxruntime`` / ``tensorrt``: the backend's graphs
+    ``torch`` on the CPU: :func:`build_model` (eager). ``torch`` on CUDA: the stage graphs
+    replayed as CUDA graphs (:class:`refit_ros.runtime.torch_backend.TorchRunner`) behind
+    :class:`~refit_ros.pipeline.adapters.BackendModel`. ``onnxruntime`` / ``tensorrt``: the backend's graphs
     (exported on first use into a cache folder when ``runtime.export_dir`` is empty, see
     :mod:`refit_ros.runtime.auto_export`) behind :class:`~refit_ros.pipeline.adapters.BackendModel`;
     for ReFit-KP the small torch network is loaded too, for the warm-start fit check.
@@ -127,10 +129,20 @@ def build_fitting_model(cfg: Config):
 
     if cfg.runtime.threads > 0 and str(cfg.model.device).startswith("cpu"):
         torch.set_num_threads(cfg.runtime.threads)  # process-wide: see runtime.threads
-    if resolve_backend(cfg) == "torch":
-        return build_model(cfg)
+    name = resolve_backend(cfg)
+    on_cuda = str(cfg.model.device).startswith("cuda")
+    if name == "torch" and not on_cuda:
+        return build_model(cfg)   # eager torch on the CPU (CUDA graphs need CUDA)
     from refit_ros.pipeline.adapters import BackendModel
 
+    if name == "torch":
+        # On CUDA the node runs the stage graphs replayed as CUDA graphs (TorchRunner), the
+        # path `refit-ros bench` and scripts/gpu_check.sh time and check.
+        net = build_model(cfg)
+        backend = build_backend(cfg, model=net)
+        reference = net if cfg.model.name == "refit_kp" else None
+        log.info("fitting network %s on %s", cfg.model.name, backend.describe())
+        return BackendModel(backend, reference)
     reference = build_model(cfg) if cfg.model.name == "refit_kp" else None
     backend = build_backend(cfg, model=reference)
     log.info("fitting network %s on %s", cfg.model.name, backend.describe())
