@@ -389,7 +389,9 @@ class BlazePoseDetector(Detector):
         k = size / side
         x0, y0 = centre - side / 2
         m = np.array([[k, 0, -x0 * k], [0, k, -y0 * k]], dtype=np.float64)
-        crop = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR,
+        # Bilinear, not anti-aliased (warpAffine ignores INTER_AREA): MediaPipe resamples the
+        # crop to its 224/256 px inputs itself.
+        crop = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
         if self._refiner is None:
             self._refiner = self._create(video=False)
