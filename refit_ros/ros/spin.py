@@ -11,7 +11,14 @@ NodeFactory = Callable[[], object]
 
 def run_nodes(factories: Sequence[NodeFactory], ros_args: Sequence[str] = (),
               done: threading.Event | None = None, threads: int | None = None) -> int:
-    """Initialise rclpy, build the nodes, spin them on a MultiThreadedExecutor.
+    """Initialise rclpy, build the nodes, spin them on a SingleThreadedExecutor.
+
+    Single-threaded on purpose: every callback of refit_ros is short (an image callback only
+    stores the message; inference and mesh markers run in the node's own threads), and
+    rclpy's MultiThreadedExecutor busy-spins a whole core while a callback it handed to its
+    pool has not started (ros2/rclpy#1452, fixed upstream after the Kilted wheels): under
+    image load that core was taken from inference, and the processing period grew ~6x
+    (issue 14, item 9; ``scripts/load_test.py``).
 
     Parameters
     ----------
@@ -24,7 +31,8 @@ def run_nodes(factories: Sequence[NodeFactory], ros_args: Sequence[str] = (),
     done
         Optional event: when set, spinning stops and the process exits normally.
     threads
-        Executor threads (default: 2 per node).
+        ``> 1``: a MultiThreadedExecutor with that many threads instead (not recommended,
+        see above).
 
     Returns
     -------
@@ -33,14 +41,16 @@ def run_nodes(factories: Sequence[NodeFactory], ros_args: Sequence[str] = (),
         configure, 2 when a node could not be constructed (bad config or input; logged).
     """
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from rclpy.executors import (ExternalShutdownException, MultiThreadedExecutor,
+                                 SingleThreadedExecutor)
 
     logger = rclpy.logging.get_logger("refit_ros")
     nodes: list = []
     status = 0
     try:
         with rclpy.init(args=["refit-ros", *ros_args]):
-            executor = MultiThreadedExecutor(num_threads=threads or max(2, 2 * len(factories)))
+            executor = (MultiThreadedExecutor(num_threads=threads) if threads and threads > 1
+                        else SingleThreadedExecutor())
             try:
                 for make in factories:
                     try:
