@@ -46,27 +46,26 @@ def require_module(name: str, hint: str = ""):
                     allow_module_level=True)
 
 
+def _shared_fixture(env: str, name: str, marker: str) -> Path:
+    """``../shared/fixtures/<name>`` (or ``$<env>``): skip when absent, fail under CI=true."""
+    cand = Path(os.environ.get(env, REPO_ROOT.parent / "shared/fixtures" / name))
+    if not (cand / marker).is_file():
+        if IN_CI:
+            pytest.fail(f"fixture {name} missing at {cand}")
+        pytest.skip(f"fixture {name} not found at {cand} (set {env})")
+    return cand
+
+
 @pytest.fixture(scope="session")
 def reference_fixture_dir() -> Path:
     """The shared ReFit reference fixture (``../shared/fixtures/refit_reference``)."""
-    cand = Path(os.environ.get("REFIT_FIXTURE", REPO_ROOT.parent / "shared/fixtures/refit_reference"))
-    if not (cand / "manifest.json").is_file():
-        if IN_CI:
-            pytest.fail(f"reference fixture missing at {cand}")
-        pytest.skip(f"reference fixture not found at {cand} (set REFIT_FIXTURE)")
-    return cand
+    return _shared_fixture("REFIT_FIXTURE", "refit_reference", "manifest.json")
 
 
 @pytest.fixture(scope="session")
 def multiview_fixture_dir() -> Path:
     """The real 3D dev set's ground truth (``../shared/fixtures/p2s_multi``)."""
-    cand = Path(os.environ.get("REFIT_MULTIVIEW_FIXTURE",
-                               REPO_ROOT.parent / "shared/fixtures/p2s_multi"))
-    if not (cand / "gt.npz").is_file():
-        if IN_CI:
-            pytest.fail(f"multi-view fixture missing at {cand}")
-        pytest.skip(f"multi-view fixture not found at {cand} (set REFIT_MULTIVIEW_FIXTURE)")
-    return cand
+    return _shared_fixture("REFIT_MULTIVIEW_FIXTURE", "p2s_multi", "gt.npz")
 
 
 @pytest.fixture(scope="session")
