@@ -61,7 +61,7 @@ def test_published_gender_is_the_body_models_not_a_setting():
     det = Detection(bbox=np.array([480, 380, 720, 820], np.float32), score=0.9,
                     keypoints2d=kp.astype(np.float32))
     pipe = RefitPipeline(ReplayDetector({0.0: [det]}), model,
-                         PipelineSettings(iterations=1, gender="male"), None)
+                         PipelineSettings(iterations=1), None)
     result = pipe.process(np.zeros((1080, 1280, 3), np.uint8),
                           Intrinsics(1200.0, 1200.0, 640.0, 540.0, 1280, 1080), 0.0)
     assert [b.gender for b in result.bodies] == ["neutral"]

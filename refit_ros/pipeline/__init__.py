@@ -172,7 +172,7 @@ def build_pipeline(cfg: Config, detector=None, model=None) -> RefitPipeline:
         warm_iterations=t.warm_iterations, warm_hidden=t.warm_hidden,
         warm_max_error=t.warm_max_error, warm_check_frames=t.warm_check_frames,
         max_people=cfg.detector.max_people, min_score=cfg.detector.min_score,
-        gender=cfg.body.gender, accumulate_shape=t.accumulate_shape,
+        accumulate_shape=t.accumulate_shape,
         label_swap_guard=t.label_swap_guard, cold_blend=t.cold_blend, one_euro=t.one_euro,
         one_euro_min_cutoff=t.one_euro_min_cutoff, one_euro_beta=t.one_euro_beta)
     if tracker is not None and t.warm_start and not hasattr(model, "fit_error"):

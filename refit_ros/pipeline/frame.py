@@ -43,7 +43,6 @@ class PipelineSettings:
     warm_check_frames: int = 2
     max_people: int = 4
     min_score: float = 0.5
-    gender: str = "neutral"
     accumulate_shape: bool = True
     label_swap_guard: bool = True
     cold_blend: float = 0.0
@@ -193,16 +192,17 @@ class RefitPipeline:
                                  reset_hidden=self.settings.warm_hidden == "reset")
             for _ in range(self.settings.warm_iterations):
                 s = self.model.step(s, feat_w, cam_w)
+            cold_w = None
             if self.settings.cold_blend > 0:
-                s = self._blend_cold(s, features, camera, warm)
-            parts.append((warm, self._check_warm(s, features, camera, warm, tracks)))
+                cold_w = self._cold(features, camera, warm)
+                s = self._blend_cold(s, cold_w)
+            parts.append((warm, self._check_warm(s, features, camera, warm, tracks, cold_w)))
         order = [i for idx, _ in parts for i in idx]
         merged = concat([s for _, s in parts]) if len(parts) > 1 else parts[0][1]
         inverse = np.argsort(order)
         return select(merged, inverse.tolist()) if order != list(range(n)) else merged
 
-    def _blend_cold(self, state: Any, features: Any, camera: CropCamera,
-                    warm: list[int]) -> Any:
+    def _blend_cold(self, state: Any, cold: Any) -> Any:
         """Mix this frame's cold fit into the warm fits (``tracking.cold_blend``).
 
         A complementary filter: the warm fit is smooth but keeps the 3D solution it started
@@ -212,7 +212,6 @@ class RefitPipeline:
         from; the accumulated shape and the warm hidden states are kept.
         """
         b = self.settings.cold_blend
-        cold = self._cold(features, camera, warm)
         return dataclasses.replace(
             state, pose6d=normalise_pose6d((1 - b) * state.pose6d + b * cold.pose6d),
             cam=(1 - b) * state.cam + b * cold.cam,
@@ -227,7 +226,7 @@ class RefitPipeline:
         return s
 
     def _check_warm(self, state: Any, features: Any, camera: CropCamera, warm: list[int],
-                    tracks: Sequence[Track | None]) -> Any:
+                    tracks: Sequence[Track | None], cold_w: Any = None) -> Any:
         """Refit cold the warm-started people whose fit no longer explains their evidence.
 
         A warm start that went wrong (a mirrored body after a left/right swap in the
@@ -253,7 +252,8 @@ class RefitPipeline:
         if not bad:
             return state
         index = [warm[k] for k in bad]
-        cold = self._cold(features, camera, index)
+        # this frame's cold fits of the warm people, when cold_blend already made them
+        cold = self._cold(features, camera, index) if cold_w is None else select(cold_w, bad)
         cold_err = fit_error(cold, select(features, index), select(camera, index))
         take = {k: j for j, k in enumerate(bad) if float(cold_err[j]) < float(err[k])}
         for k in bad:  # checked: wait another warm_check_frames before refitting again
