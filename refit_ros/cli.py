@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench-kp": ("bench_kp", "latency of ReFit-KP alone, per person (JSON)"),
     "bench-pipeline": ("bench_pipeline", "FPS of the whole pipeline, decode to ROS messages, on "
                                          "real footage (JSON)"),
+    "bench-transport": ("bench_transport", "raw images between two processes per DDS transport "
+                                           "and QoS (JSON)"),
 }
 
 

@@ -191,9 +191,11 @@ class RosConfig:
     markers_topic: str
     publish_markers: bool
     max_image_pixels: int
+    transport: str
 
     def __post_init__(self) -> None:
         _positive(self.max_image_pixels, "ros.max_image_pixels")
+        _choice(self.transport, "ros.transport", ("shm", "system"))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -137,12 +137,12 @@ def main() -> int:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     env.setdefault("ROS_DOMAIN_ID", str(random.randint(150, 230)))
-    profile = REPO / "config" / "fastdds_localhost.xml"
-    if profile.is_file():
-        env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(profile))
     os.environ.update({k: env[k] for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID")})
-    if "FASTDDS_DEFAULT_PROFILES_FILE" in env:
-        os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = env["FASTDDS_DEFAULT_PROFILES_FILE"]
+    # The node sets its own transport (ros.transport); this process publishes raw images as
+    # a camera driver does, and follows the README's instruction for one.
+    from refit_ros.ros.transport import configure_transport
+
+    configure_transport("shm")
 
     import psutil
     import rclpy

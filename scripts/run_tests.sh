@@ -7,7 +7,6 @@ cd "$here"
 venv="${VENV:-.venv}"
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
 export ROS_DOMAIN_ID="${ROS_DOMAIN_ID:-$(( (RANDOM % 100) + 1 ))}"
-if [ -f config/fastdds_localhost.xml ]; then
-  export FASTDDS_DEFAULT_PROFILES_FILE="$here/config/fastdds_localhost.xml"
-fi
+# No DDS profile here: the processes under test set their own transport (ros.transport), and
+# the test process itself follows the README's camera-driver instruction (tests/conftest.py).
 exec "$venv/bin/python" -m pytest "$@"

@@ -11,14 +11,35 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
-# The ROS transport settings of scripts/run_tests.sh (`make test`), also for a bare
-# `pytest` run: without the shared-memory profile the in-test probe's camera images to the
-# node (BEST_EFFORT, fragmented over UDP) are mostly lost and the node tests time out.
-# Set before any test imports rclpy; values already in the environment win.
+# ROS traffic of the tests stays on this machine (also for a bare `pytest` run).
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-if (REPO_ROOT / "config" / "fastdds_localhost.xml").is_file():
-    os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE",
-                          str(REPO_ROOT / "config" / "fastdds_localhost.xml"))
+
+# What a user's camera driver process is told to set (README, "Running on your camera"):
+# this test process publishes raw images to `refit-ros` subprocesses as a driver would, so it
+# follows the same instruction, through the product's own function. The processes the tests
+# start never inherit it (:func:`product_env`): they get only what refit_ros itself sets
+# (`ros.transport`), as on a user's machine.
+_FASTDDS_VARS = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTDDS_BUILTIN_TRANSPORTS")
+_USER_FASTDDS = {k: os.environ[k] for k in _FASTDDS_VARS if k in os.environ}
+
+
+def _configure_driver_transport() -> None:
+    from refit_ros.ros.transport import configure_transport
+
+    configure_transport("shm")
+
+
+_configure_driver_transport()
+
+
+def product_env(**extra: str) -> dict[str, str]:
+    """The environment for a `refit-ros` / `ros2 launch` subprocess: this process's, without
+    the Fast DDS settings it made for itself as a camera driver (settings the user had before
+    the tests started are kept)."""
+    env = {k: v for k, v in os.environ.items() if k not in _FASTDDS_VARS}
+    env.update(_USER_FASTDDS)
+    env.update(extra)
+    return env
 
 
 def require_ros():

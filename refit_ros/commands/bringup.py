@@ -42,4 +42,5 @@ def run(args: argparse.Namespace) -> int:
     if args.exit_after_source and args.source is not None:
         done = threading.Event()
         bringup.stop_after_source(done)
-    return run_nodes(bringup.factories(), getattr(args, "ros_args", []), done=done)
+    return run_nodes(bringup.factories(), getattr(args, "ros_args", []), done=done,
+                     transport=cfg.ros.transport)

@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     done = threading.Event()
     bringup.stop_after_source(done)
     t0 = time.monotonic()
-    status = run_nodes(bringup.factories(), getattr(args, "ros_args", []), done=done)
+    status = run_nodes(bringup.factories(), getattr(args, "ros_args", []), done=done,
+                       transport=cfg.ros.transport)
     wall = time.monotonic() - t0
     if status != 0:
         print(f"refit-ros demo: the ROS graph stopped with status {status}", file=sys.stderr)

@@ -19,4 +19,5 @@ def run(args: argparse.Namespace) -> int:
     from refit_ros.ros.node import RefitNode
     from refit_ros.ros.spin import run_nodes
 
-    return run_nodes([lambda: RefitNode(cfg, node_name=args.name)], getattr(args, "ros_args", []))
+    return run_nodes([lambda: RefitNode(cfg, node_name=args.name)], getattr(args, "ros_args", []),
+                     transport=cfg.ros.transport)

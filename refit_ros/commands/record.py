@@ -19,4 +19,4 @@ def run(args: argparse.Namespace) -> int:
     from refit_ros.ros.spin import run_nodes
 
     return run_nodes([lambda: Recorder(cfg, args.mcap, node_name=args.name)],
-                     getattr(args, "ros_args", []))
+                     getattr(args, "ros_args", []), transport=cfg.ros.transport)

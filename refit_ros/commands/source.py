@@ -45,4 +45,5 @@ def run(args: argparse.Namespace) -> int:
         threading.Thread(target=lambda: (node.finished.wait(), done.set()), daemon=True).start()
         return node
 
-    return run_nodes([make], getattr(args, "ros_args", []), done=done)
+    return run_nodes([make], getattr(args, "ros_args", []), done=done,
+                     transport=cfg.ros.transport)

@@ -11,7 +11,7 @@ import time
 import warnings
 from pathlib import Path
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, product_env
 
 #: Set to 1 to run the node tests on seeded, untrained ReFit-KP weights when the shipped
 #: weights file is missing (never implicit: the tests then check plumbing, not fits).
@@ -64,12 +64,10 @@ class RefitProcess:
     """``refit-ros <args>`` with its log captured to a file; SIGINT on stop."""
 
     def __init__(self, args: list[str], log_path: Path, domain_id: int) -> None:
-        env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id), PYTHONUNBUFFERED="1",
-                   RCUTILS_LOGGING_BUFFERED_STREAM="0")
+        # No DDS profile from the tests: the process sets its own transport (ros.transport).
+        env = product_env(ROS_DOMAIN_ID=str(domain_id), PYTHONUNBUFFERED="1",
+                          RCUTILS_LOGGING_BUFFERED_STREAM="0")
         env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-        profile = REPO_ROOT / "config" / "fastdds_localhost.xml"
-        if profile.is_file():
-            env.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(profile))
         self.log_path = log_path
         self._log = open(log_path, "wb")
         exe = Path(sys.executable).with_name("refit-ros")
