@@ -16,7 +16,7 @@ from refit_ros.evaluation.temporal import (FrameRecord, ReplayDetector, count_id
 from refit_ros.evaluation.temporal_metrics import (acceleration_error, jitter, lag_curve,
                                                    trajectory_lag)
 from refit_ros.geometry.intrinsics import Intrinsics
-from refit_ros.pipeline.adapters import RefitKpModel
+from refit_ros.pipeline.models import FittingModel
 from refit_ros.pipeline.frame import PipelineSettings, RefitPipeline
 from refit_ros.tracking import Tracker, TrackerParams
 from refit_ros.training.config import load_train_config
@@ -104,7 +104,7 @@ def kp_model(body):
     from refit_ros.models.refit_kp import RefitKp
 
     torch.manual_seed(0)
-    return RefitKpModel(RefitKp(body).eval(), body)
+    return FittingModel.from_network(RefitKp(body).eval(), body=body)
 
 
 def _pipeline(model, warm_start: bool, warm_iterations: int) -> RefitPipeline:
@@ -161,6 +161,9 @@ class _CountingModel:
     def rotmat(self, s):
         return self.inner.rotmat(s)
 
+    def warm_start(self, *a, **k):
+        return self.inner.warm_start(*a, **k)
+
 
 def test_warm_frames_run_warm_iterations_and_cold_frames_run_iterations(kp_model):
     model = _CountingModel(kp_model)
@@ -198,7 +201,7 @@ def test_cli_eval_temporal_tiny(tmp_path, capsys):
 
 
 def test_warm_start_state_keeps_or_resets_hidden_and_drops_stale_body(kp_model):
-    from refit_ros.pipeline.models import warm_start_state
+    from refit_ros.models.refit.warm import warm_start_state
 
     pipe = _pipeline(kp_model, True, 1)
     pipe.detector.load(_static_frames(2))

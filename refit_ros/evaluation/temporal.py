@@ -620,7 +620,7 @@ def _pipelines(cfg_path, overrides: Sequence[str], modes: Sequence[Mode], detect
 def run(args: argparse.Namespace) -> int:
     """``refit-ros eval temporal [--video CLIP] [--json]``."""
     from refit_ros.config import load_config
-    from refit_ros.pipeline import ModelFileError, build_model
+    from refit_ros.pipeline import ModelFileError, build_backend
 
     torch.set_num_threads(max(1, int(getattr(args, "threads", 1) or 1)))
     overrides = list(getattr(args, "overrides", []) or [])
@@ -628,7 +628,7 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"model.weights={args.weights}")
     cfg = load_config(args.config, overrides)
     try:
-        model = build_model(cfg)
+        model = build_backend(cfg, backend="torch")  # one torch model for every mode
     except (ModelFileError, FileNotFoundError) as exc:
         print(f"refit-ros eval temporal: {exc}", file=sys.stderr)
         return 2
