@@ -207,8 +207,8 @@ def test_warm_start_state_keeps_or_resets_hidden_and_drops_stale_body(kp_model):
     pipe.detector.load(_static_frames(2))
     image = np.zeros((1080, 1280, 3), np.uint8)
     pipe.process(image, stamp=0.0)
-    track = pipe.tracker.tracks[0]
-    prev, cam = track.state, track.camera
+    fit = pipe.fits[pipe.tracker.tracks[0].track_id]
+    prev, cam = fit.state, fit.camera
     kept = warm_start_state(prev, cam, cam)
     torch.testing.assert_close(kept.cam, prev.cam, rtol=0, atol=1e-5)
     # the 6D pose is put in canonical form (orthonormal columns), same rotations
@@ -233,8 +233,9 @@ def test_chained_warm_starts_keep_the_6d_pose_bounded(kp_model):
     lengths = []
     for k in range(n):
         pipe.process(image, stamp=k / 30)
-        assert pipe.tracker.tracks[0].warm_ok == (k > 0)
-        six = pipe.tracker.tracks[0].state.pose6d.reshape(-1, 3, 2)
+        fit = pipe.fits[pipe.tracker.tracks[0].track_id]
+        assert fit.warm_ok == (k > 0)
+        six = fit.state.pose6d.reshape(-1, 3, 2)
         lengths.append(float(six.norm(dim=1).mean()))
     assert max(abs(x - 1.0) for x in lengths) < 0.01, lengths  # unnormalised: 1.10 at the end
 

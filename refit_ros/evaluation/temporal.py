@@ -158,7 +158,7 @@ def run_frames(pipeline, frames: Iterable[tuple[float, np.ndarray]],
     out = []
     for stamp, image in frames:
         res = pipeline.process(image, intrinsics=intrinsics, stamp=stamp)
-        live = {t.track_id: t for t in (pipeline.tracker.tracks if pipeline.tracker else [])}
+        fits = getattr(pipeline, "fits", {})
         warm_on = getattr(pipeline.settings, "warm_start", True)
         rec = FrameRecord({}, {}, {}, float("nan"), float("nan"))
         for b in res.bodies:
@@ -166,8 +166,8 @@ def run_frames(pipeline, frames: Iterable[tuple[float, np.ndarray]],
                 continue
             rec.joints[b.track_id] = np.asarray(b.joints, np.float64)
             rec.boxes[b.track_id] = np.asarray(b.bbox, np.float64)
-            t = live.get(b.track_id)
-            rec.warm[b.track_id] = bool(warm_on and t is not None and t.warm_ok)
+            f = fits.get(b.track_id)
+            rec.warm[b.track_id] = bool(warm_on and f is not None and f.warm_ok)
             rec.fit2d[b.track_id] = joint_errors(b.joints, b.keypoints2d, b.bbox, res.intrinsics)
         if res.bodies:
             tm = res.timings_ms
