@@ -57,6 +57,10 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         _choice(self.name, "model.name", ("refit_kp", "refit", "hmr"))
+        if self.name == "hmr":
+            raise ConfigError("model.name=hmr: the HMR baseline (refit_ros.models.hmr) has no "
+                              "weights and does not run in the pipeline yet; use "
+                              "model.name=refit_kp (default) or refit")
         _choice(self.backbone, "model.backbone", ("hrnet_w48", "hrnet_w32"))
         _positive(self.iterations, "model.iterations", allow_zero=True)
         if not (self.device == "cpu" or self.device.startswith("cuda")):

@@ -9,6 +9,10 @@ PACKAGE_ROOT = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_ROOT.parent
 
 
+class ModelFileError(FileNotFoundError):
+    """A model, weights or body file is missing; the message says which and where to put it."""
+
+
 def resolve_path(value: str) -> Path:
     """Resolve a config path: absolute, ``~``, or relative to the repository root."""
     p = Path(value).expanduser()

@@ -24,7 +24,12 @@ def test_open_body_refuses_a_gender():
     assert load_config().body.gender == "neutral"
 
 
-@pytest.mark.parametrize("model", ["refit", "hmr"])
+def test_hmr_is_refused_until_it_runs_in_the_pipeline():
+    with pytest.raises(ConfigError, match=r"model.name=hmr: .*does not run in the pipeline yet"):
+        load_config(overrides=["model.name=hmr"])
+
+
+@pytest.mark.parametrize("model", ["refit"])
 def test_neutral_regressed_betas_refuse_a_gendered_smpl(model):
     with pytest.raises(ConfigError, match=rf"body.gender='female' with model.name={model}: .*"
                                           r"betas for the neutral body.*set body.gender=neutral"):

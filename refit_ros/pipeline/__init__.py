@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from refit_ros.body import create_body_model
 from refit_ros.config import Config, resolve_path
 from refit_ros.export import cache as export_cache
 from refit_ros.export.families import family_for
@@ -17,6 +18,7 @@ from refit_ros.pipeline.frame import ImageError, PipelineSettings, RefitPipeline
 from refit_ros.pipeline.models import FittingModel
 from refit_ros.pipeline.types import Body, FramePipeline, FrameResult
 from refit_ros.runtime import backend_class
+from refit_ros.paths import ModelFileError
 from refit_ros.runtime.base import BackendError, ModelSource
 
 log = logging.getLogger(__name__)
@@ -30,24 +32,11 @@ __all__ = ["Body", "FittingModel", "FramePipeline", "FrameResult", "ImageError",
 REFIT_DATA_FILES = ("smpl_mean_params.npz", "smpl_ssm.npy", "J_regressor_extra.npy")
 
 
-class ModelFileError(FileNotFoundError):
-    """A model, weights or body file is missing; the message says which and where to put it."""
-
-
 def build_body(cfg: Config):
-    """The body model named by ``body.model`` (``open`` or ``smpl``)."""
-    if cfg.body.model == "open":
-        from refit_ros.body.open_body import OpenBody
-
-        return OpenBody()
-    from refit_ros.body.smpl import SmplBody
-
-    if not cfg.body.smpl_dir:
-        raise ModelFileError(
-            "body.model=smpl needs your SMPL files: download SMPL (https://smpl.is.tue.mpg.de, "
-            "licence required), put SMPL_NEUTRAL.pkl (and SMPL_MALE.pkl, SMPL_FEMALE.pkl) in a "
-            "folder and set body.smpl_dir to it (e.g. --set body.smpl_dir=/path/to/smpl)")
-    return SmplBody(resolve_path(cfg.body.smpl_dir), gender=cfg.body.gender)
+    """The body model of the config's ``body`` section
+    (:func:`refit_ros.body.create_body_model`, paths resolved)."""
+    b = cfg.body
+    return create_body_model(b.model, resolve_path(b.smpl_dir) if b.smpl_dir else "", b.gender)
 
 
 def _require(path: Path, what: str, fix: str) -> Path:
@@ -234,21 +223,8 @@ def build_pipeline(cfg: Config, detector=None, model=None) -> RefitPipeline:
     model = model if model is not None else build_fitting_model(cfg)
     detector = detector if detector is not None else build_detector(cfg)
     t = cfg.tracking
-    tracker = None
-    if t.enabled:
-        tracker = Tracker(TrackerParams(iou_threshold=t.iou_threshold, birth_score=t.birth_score,
-                                        keep_score=t.keep_score, max_age=t.max_age,
-                                        warm_min_iou=t.warm_min_iou,
-                                        keypoint_gate=t.keypoint_gate,
-                                        reacquire_distance=t.reacquire_distance))
-    settings = PipelineSettings(
-        iterations=cfg.model.iterations, warm_start=t.warm_start,
-        warm_iterations=t.warm_iterations, warm_hidden=t.warm_hidden,
-        warm_max_error=t.warm_max_error, warm_check_frames=t.warm_check_frames,
-        max_people=cfg.detector.max_people, min_score=cfg.detector.min_score,
-        accumulate_shape=t.accumulate_shape,
-        label_swap_guard=t.label_swap_guard, cold_blend=t.cold_blend, one_euro=t.one_euro,
-        one_euro_min_cutoff=t.one_euro_min_cutoff, one_euro_beta=t.one_euro_beta)
+    tracker = Tracker(TrackerParams.from_config(t)) if t.enabled else None
+    settings = PipelineSettings.from_config(cfg)
     if tracker is not None and t.warm_start and not getattr(model, "has_fit_check",
                                                              hasattr(model, "fit_error")):
         log.warning("model.name=%s: warm starts run without the fit-quality check (the model "

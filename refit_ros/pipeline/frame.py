@@ -90,6 +90,15 @@ class PipelineSettings:
     one_euro_min_cutoff: float = 1.0
     one_euro_beta: float = 0.0
 
+    @classmethod
+    def from_config(cls, cfg) -> PipelineSettings:
+        """The settings of a :class:`~refit_ros.config.Config`: ``model.iterations``,
+        ``detector.max_people`` / ``min_score`` and the rest from ``tracking``."""
+        keys = {f.name for f in dataclasses.fields(cls)}
+        values = {k: getattr(cfg.tracking, k) for k in keys if hasattr(cfg.tracking, k)}
+        return cls(**values, iterations=cfg.model.iterations,
+                   max_people=cfg.detector.max_people, min_score=cfg.detector.min_score)
+
 
 class ImageError(ValueError):
     """The input image cannot be processed (wrong shape/dtype, empty)."""

@@ -48,6 +48,11 @@ class TrackerParams:
     #: Re-acquisition reach in box heights per elapsed frame (0 = off).
     reacquire_distance: float = 0.35
 
+    @classmethod
+    def from_config(cls, tracking) -> TrackerParams:
+        """The tracker's keys of the config's ``tracking`` section (``cfg.tracking``)."""
+        return cls(**{f.name: getattr(tracking, f.name) for f in dataclasses.fields(cls)})
+
 
 @dataclasses.dataclass
 class Track:
