@@ -14,9 +14,8 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-PACKAGE_ROOT = Path(__file__).resolve().parent
-#: The repository root in a source checkout (where ``config/`` lives).
-REPO_ROOT = PACKAGE_ROOT.parent
+from refit_ros.paths import PACKAGE_ROOT, REPO_ROOT, resolve_path  # noqa: F401 (re-exported)
+from refit_ros.runtime.base import BACKENDS
 
 
 def default_config_path() -> Path:
@@ -58,6 +57,10 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         _choice(self.name, "model.name", ("refit_kp", "refit", "hmr"))
+        if self.name == "hmr":
+            raise ConfigError("model.name=hmr: the HMR baseline (refit_ros.models.hmr) has no "
+                              "weights and does not run in the pipeline yet; use "
+                              "model.name=refit_kp (default) or refit")
         _choice(self.backbone, "model.backbone", ("hrnet_w48", "hrnet_w32"))
         _positive(self.iterations, "model.iterations", allow_zero=True)
         if not (self.device == "cpu" or self.device.startswith("cuda")):
@@ -137,7 +140,7 @@ class RuntimeConfig:
     tensorrt: TensorRTConfig
 
     def __post_init__(self) -> None:
-        _choice(self.backend, "runtime.backend", ("auto", "torch", "onnxruntime", "tensorrt"))
+        _choice(self.backend, "runtime.backend", ("auto", *BACKENDS))
         if self.threads < 0:
             raise ConfigError(f"runtime.threads must be >= 0, got {self.threads}")
 
@@ -401,9 +404,3 @@ def load_config(
         for key, value in overrides.items():
             _set_dotted(data, key, value)
     return _build(Config, data, "")
-
-
-def resolve_path(value: str) -> Path:
-    """Resolve a config path: absolute, ``~``, or relative to the repository root."""
-    p = Path(value).expanduser()
-    return p if p.is_absolute() else (REPO_ROOT / p)

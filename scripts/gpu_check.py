@@ -7,15 +7,15 @@ PYTHONPATH); ``python scripts/gpu_check.py --help`` lists the options.
 
 What it does, all with the repo's own code:
 
-* **timings** -- :func:`refit_ros.runtime.bench.run_bench` (the code of ``refit-ros bench``)
-  on the torch backend (:func:`refit_ros.runtime.backends.torch_backend`, i.e.
+* **timings** -- :func:`refit_ros.bench.network.run_bench` (the code of ``refit-ros bench``)
+  on the torch backend (:func:`refit_ros.pipeline.models.FittingModel.from_network`, i.e.
   :class:`refit_ros.runtime.torch_backend.TorchRunner`) with ``cuda_graphs`` off and on, for
   the official ReFit network (HRNet-W48, the fixture's rule weights and synthetic SMPL) and
   ReFit-KP (shipped weights, open body), for 1 and 8 persons, cold frames (5 steps) and
   warm frames (2 steps). Median ms per stage and per frame (whole frame and network only).
 * **parity** -- on the fixture's inputs: ``refit-ros parity`` on the device (eager model,
   every intermediate, the fixture's tolerances), and the torch backend's stage graphs with
-  CUDA graphs off and on (:func:`refit_ros.runtime.parity_check.backend_outputs`, the same
+  CUDA graphs off and on (:func:`refit_ros.parity.backends.backend_outputs`, the same
   tolerances, plus max |backend - eager torch|). TF32 is off for parity (as in
   ``refit-ros parity``); one more informational run of the CUDA-graph backend under the
   flags the timings used shows what TF32 costs (not gated).
@@ -124,8 +124,8 @@ def find_fixture(explicit: str | None) -> Path:
 # ---------------------------------------------------------------------------- networks
 def refit_network(fixture: Path):
     """The official ReFit network (HRNet-W48) with the fixture's rule weights."""
-    from refit_ros.fixture import load_fixture
-    from refit_ros.parity import build_fixture_model
+    from refit_ros.parity.fixture import load_fixture
+    from refit_ros.parity.official import build_fixture_model
 
     fx = load_fixture(fixture)
     net, weights = build_fixture_model(fx, "cpu")
@@ -167,12 +167,12 @@ def _row(model: dict, result, cuda_graphs: bool, captured: list[str]) -> dict[st
 def time_model(net, model: dict, device: str, persons: list[int], graph_modes: list[bool],
                cold_iters: int, warm_iters: int, repeats: int, warmup: int) -> list[dict]:
     """:func:`run_bench` of the torch backend per CUDA-graph mode and person count."""
-    from refit_ros.runtime.backends import torch_backend
-    from refit_ros.runtime.bench import run_bench
+    from refit_ros.pipeline.models import FittingModel
+    from refit_ros.bench.network import run_bench
 
     rows = []
     for graphs in graph_modes:
-        be = torch_backend(net, device, cuda_graphs=graphs)  # one per mode: graphs per batch
+        be = FittingModel.from_network(net, device, cuda_graphs=graphs)  # one per mode: graphs per batch
         for n in persons:
             t0 = time.perf_counter()
             res = run_bench(be, persons=n, cold_iters=cold_iters, warm_iters=warm_iters,
@@ -193,15 +193,15 @@ def time_model(net, model: dict, device: str, persons: list[int], graph_modes: l
 # ---------------------------------------------------------------------------- parity
 def _backend_parity(fx, net, device: str, cuda_graphs: bool, eager_out) -> dict[str, Any]:
     """The torch backend's stage graphs on the fixture inputs vs the reference and vs eager
-    torch (:func:`refit_ros.runtime.parity_check.fill_comparisons`)."""
+    torch (:func:`refit_ros.parity.backends.fill_comparisons`)."""
     import torch
 
-    from refit_ros.parity import _inputs, check_names
-    from refit_ros.runtime.backends import torch_backend
-    from refit_ros.runtime.parity_check import (BackendParityReport, backend_outputs,
+    from refit_ros.parity.official import _inputs, check_names
+    from refit_ros.pipeline.models import FittingModel
+    from refit_ros.parity.backends import (BackendParityReport, backend_outputs,
                                                 fill_comparisons, summary)
 
-    be = torch_backend(net, device, cuda_graphs=cuda_graphs)
+    be = FittingModel.from_network(net, device, cuda_graphs=cuda_graphs)
     img, camera, iters = _inputs(fx, torch.device(device))
     t0 = time.perf_counter()
     ours = backend_outputs(be, img, camera, iters)
@@ -233,8 +233,8 @@ def parity(fixture: Path, net, device: str, graph_modes: list[bool],
     """``refit-ros parity`` on ``device`` plus the torch backend with CUDA graphs off/on."""
     import torch
 
-    from refit_ros.fixture import load_fixture
-    from refit_ros.parity import _inputs, _run_traced, run_parity
+    from refit_ros.parity.fixture import load_fixture
+    from refit_ros.parity.official import _inputs, _run_traced, run_parity
 
     out: dict[str, Any] = {"fixture": str(fixture), "tf32": False}
 

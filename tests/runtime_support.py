@@ -14,9 +14,9 @@ def fixture_export(fixture_dir: Path, tmp_path_factory) -> Path:
     is reused across sessions when its export.yaml names the fixture)."""
     key = str(fixture_dir)
     if key not in _CACHE:
-        from refit_ros.fixture import load_fixture
-        from refit_ros.parity import build_fixture_model
-        from refit_ros.runtime.parity_check import export_for_fixture
+        from refit_ros.parity.fixture import load_fixture
+        from refit_ros.parity.official import build_fixture_model
+        from refit_ros.parity.backends import export_for_fixture
 
         out = os.environ.get("REFIT_EXPORT_CACHE") or tmp_path_factory.mktemp("fixture-export")
         fx = load_fixture(fixture_dir)

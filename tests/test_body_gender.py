@@ -24,7 +24,12 @@ def test_open_body_refuses_a_gender():
     assert load_config().body.gender == "neutral"
 
 
-@pytest.mark.parametrize("model", ["refit", "hmr"])
+def test_hmr_is_refused_until_it_runs_in_the_pipeline():
+    with pytest.raises(ConfigError, match=r"model.name=hmr: .*does not run in the pipeline yet"):
+        load_config(overrides=["model.name=hmr"])
+
+
+@pytest.mark.parametrize("model", ["refit"])
 def test_neutral_regressed_betas_refuse_a_gendered_smpl(model):
     with pytest.raises(ConfigError, match=rf"body.gender='female' with model.name={model}: .*"
                                           r"betas for the neutral body.*set body.gender=neutral"):
@@ -50,12 +55,12 @@ def test_published_gender_is_the_body_models_not_a_setting():
     from refit_ros.evaluation.temporal import ReplayDetector
     from refit_ros.geometry.intrinsics import Intrinsics
     from refit_ros.models.refit_kp import RefitKp
-    from refit_ros.pipeline.adapters import RefitKpModel
+    from refit_ros.pipeline.models import FittingModel
     from refit_ros.pipeline.frame import PipelineSettings, RefitPipeline
 
     body = kp_test_body()
     torch.manual_seed(0)
-    model = RefitKpModel(RefitKp(body).eval(), body)
+    model = FittingModel.from_network(RefitKp(body).eval(), body=body)
     rng = np.random.default_rng(0)
     kp = np.concatenate([rng.uniform(500, 700, (33, 2)), rng.uniform(0.8, 1, (33, 1))], -1)
     det = Detection(bbox=np.array([480, 380, 720, 820], np.float32), score=0.9,

@@ -36,24 +36,24 @@ def _run(cfg, frames) -> list[np.ndarray]:
     return [pipe.process(image, intr, k / 30).bodies[0].joints for k in range(len(frames))], pipe
 
 
-def test_torch_backend_on_the_cpu_is_the_eager_network():
+def test_torch_backend_on_the_cpu_is_the_torch_runner_without_cuda_graphs():
     from refit_ros.pipeline import build_fitting_model
-    from refit_ros.pipeline.adapters import BackendModel
+    from refit_ros.runtime.torch_backend import TorchRunner
 
     model = build_fitting_model(load_config(None, ["runtime.backend=torch"]))
-    assert not isinstance(model, BackendModel)
+    assert isinstance(model.runner, TorchRunner) and model.describe()["cuda_graphs"] == []
 
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_torch_backend_on_cuda_runs_the_cuda_graph_runner_and_agrees_with_the_cpu():
-    from refit_ros.pipeline.adapters import BackendModel
+    from refit_ros.runtime.torch_backend import TorchRunner
 
     frames = _frames(5)
     cpu, _ = _run(load_config(None, ["runtime.backend=torch"]), frames)
     gpu, pipe = _run(load_config(None, ["runtime.backend=torch", "model.device=cuda"]), frames)
-    assert isinstance(pipe.model, BackendModel)
-    described = pipe.model.backend.describe()
+    assert isinstance(pipe.model.runner, TorchRunner)
+    described = pipe.model.runner.describe()
     assert described["device"].startswith("cuda")
     assert {"init", "step"} <= set(described["cuda_graphs"]), described
     for a, b in zip(cpu, gpu):

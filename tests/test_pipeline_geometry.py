@@ -7,8 +7,9 @@ import torch
 
 from refit_ros.geometry.camera import CropCamera
 from refit_ros.geometry.intrinsics import Intrinsics
-from refit_ros.pipeline.crop import IMAGENET_MEAN, IMAGENET_STD, crop_images, square_boxes
-from refit_ros.pipeline.models import concat, recentre_cam, select
+from refit_ros.geometry.crop import IMAGENET_MEAN, IMAGENET_STD, crop_images, square_boxes
+from refit_ros.models.refit.warm import recentre_cam
+from refit_ros.pipeline.models import concat, select
 
 
 def _camera(center, side, intr):

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from refit_ros.fixture import check_names, load_fixture
+from refit_ros.parity.fixture import check_names, load_fixture
 from refit_ros.geometry.camera import CropCamera
 from refit_ros.models.refit import Refit, RefitConfig
-from refit_ros.parity import _PER_PREDICTION, _PER_STEP, build_fixture_model, check_model
+from refit_ros.parity.official import _PER_PREDICTION, _PER_STEP, build_fixture_model, check_model
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +127,7 @@ def test_parity_command_on_a_second_fixture_with_other_inputs(reference_fixture_
 
 
 def test_parity_detects_a_wrong_reference(report):
-    from refit_ros.parity import compare
+    from refit_ros.parity.official import compare
 
     c = report.outputs["pred_cam"]
     assert c.ok
@@ -175,7 +175,7 @@ def test_parity_command_takes_the_weights_from_an_official_checkpoint(
         built, reference_fixture_dir, tmp_path, capsys, monkeypatch):
     """``parity --checkpoint``: the weights come from a file written exactly as the official
     trainer writes it (numpy 1.x scalars, optimizer, cuda:0 storages), not from the rule."""
-    import refit_ros.parity as parity_mod
+    import refit_ros.parity.official as parity_mod
     from official_checkpoint import official_checkpoint_dict, save_official_checkpoint
     from refit_ros.commands import parity as cmd
 
@@ -204,7 +204,7 @@ def test_parity_command_takes_the_weights_from_an_official_checkpoint(
 def test_parity_with_a_checkpoint_of_other_weights_fails_and_names_them(built, fixture,
                                                                         tmp_path):
     from official_checkpoint import official_checkpoint_dict, save_official_checkpoint
-    from refit_ros.parity import build_checkpoint_model
+    from refit_ros.parity.official import build_checkpoint_model
 
     model, _ = built
     sd = model.state_dict()

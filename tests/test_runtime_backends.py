@@ -10,7 +10,8 @@ import pytest
 import torch
 from conftest import require_module
 
-from refit_ros.runtime.backends import BackendError, build_backend
+from refit_ros.pipeline import build_backend
+from refit_ros.runtime.base import BackendError
 
 
 def _cfg(*overrides):
@@ -83,7 +84,7 @@ def test_onnxruntime_cuda_without_the_provider_is_refused():
 def test_graph_smpl_equals_smplx_layer():
     from refit_ros.geometry.rotation import rot6d_to_rotmat
     from refit_ros.models.refit import Refit, RefitAssets, RefitConfig
-    from refit_ros.runtime.graph_body import GraphSmplJoints49
+    from refit_ros.export.graph_body import GraphSmplJoints49
 
     net = Refit(RefitAssets.synthetic(), RefitConfig(backbone="hrnet_w32"))
     g = GraphSmplJoints49(net.smpl)
@@ -99,7 +100,7 @@ def test_graph_smpl_equals_smplx_layer():
 def test_graph_skinned_body_equals_the_body_and_leaves_it_alone():
     from refit_ros.body.open_body import OpenBody
     from refit_ros.geometry.rotation import axis_angle_to_rotmat
-    from refit_ros.runtime.graph_body import graph_skinned_body
+    from refit_ros.export.graph_body import graph_skinned_body
 
     body = OpenBody()
     twin = graph_skinned_body(body)
@@ -125,10 +126,10 @@ def kp_net():
 
 
 def _kp_frame(n: int):
-    from refit_ros.runtime.bench import synthetic_frame
+    from refit_ros.bench.network import synthetic_frame
     from refit_ros.geometry.camera import CropCamera
     from refit_ros.geometry.intrinsics import Intrinsics
-    from refit_ros.pipeline.crop import square_boxes
+    from refit_ros.geometry.crop import square_boxes
 
     image, dets = synthetic_frame(n)
     c, s = square_boxes(np.array([d.bbox for d in dets]))
@@ -140,10 +141,10 @@ def _kp_frame(n: int):
 
 def test_torch_backend_equals_the_eager_refit_kp(kp_net):
     from refit_ros.models.refit_kp import KeypointEvidence
-    from refit_ros.runtime.backends import torch_backend
+    from refit_ros.pipeline.models import FittingModel
 
     image, dets, cam = _kp_frame(3)
-    be = torch_backend(kp_net, "cpu", body=kp_net.body)
+    be = FittingModel.from_network(kp_net, "cpu", body=kp_net.body)
     f = be.encode(image, dets, cam)
     s = be.init_state(f, cam)
     for _ in range(5):
@@ -160,10 +161,10 @@ def test_torch_backend_equals_the_eager_refit_kp(kp_net):
 
 
 def test_backend_refuses_bad_camera_values(kp_net):
-    from refit_ros.runtime.backends import torch_backend
+    from refit_ros.pipeline.models import FittingModel
 
     image, dets, cam = _kp_frame(1)
-    be = torch_backend(kp_net, "cpu")
+    be = FittingModel.from_network(kp_net, "cpu")
     f = be.encode(image, dets, cam)
     cam.box_size[0] = float("nan")
     with pytest.raises(ValueError, match="camera.box_size contains NaN"):
@@ -172,14 +173,14 @@ def test_backend_refuses_bad_camera_values(kp_net):
 
 def test_torch_backend_on_refit_equals_eager():
     from refit_ros.models.refit import Refit, RefitAssets, RefitConfig
-    from refit_ros.runtime.backends import torch_backend
-    from refit_ros.runtime.families import example_camera
+    from refit_ros.pipeline.models import FittingModel
+    from refit_ros.export.families import example_camera
 
     torch.manual_seed(0)
     net = Refit(RefitAssets.synthetic(), RefitConfig(backbone="hrnet_w32")).eval()
     cam = example_camera(2)
     img = torch.randn(2, 3, 256, 256)
-    be = torch_backend(net, "cpu")
+    be = FittingModel.from_network(net, "cpu")
     f = be.encode_arrays({"image": img.numpy()})
     s = be.step(be.init_state(f, cam), f, cam)
     with torch.no_grad():
@@ -196,14 +197,14 @@ def test_cuda_graph_step_equals_eager_on_gpu(kp_net):
         pytest.skip("no CUDA device")
     from refit_ros.body.open_body import OpenBody
     from refit_ros.models.refit_kp import RefitKp
-    from refit_ros.runtime.backends import torch_backend
+    from refit_ros.pipeline.models import FittingModel
 
     torch.manual_seed(0)
     net = RefitKp(OpenBody()).eval()
     image, dets, cam = _kp_frame(2)
     cam = cam.to("cuda")
-    graphs = torch_backend(net, "cuda", cuda_graphs=True)
-    eager = torch_backend(net, "cuda", cuda_graphs=False)
+    graphs = FittingModel.from_network(net, "cuda", cuda_graphs=True)
+    eager = FittingModel.from_network(net, "cuda", cuda_graphs=False)
     out = []
     for be in (graphs, eager):
         with torch.inference_mode():  # as the pipeline calls it (inference tensors)
@@ -220,16 +221,16 @@ def test_cuda_graph_step_equals_eager_on_gpu(kp_net):
 @pytest.mark.slow
 def test_refit_kp_exports_and_runs_on_onnxruntime(kp_net, tmp_path):
     require_module("onnxruntime")
-    from refit_ros.runtime.backends import onnxruntime_backend, torch_backend
-    from refit_ros.runtime.export import export_onnx
+    from refit_ros.pipeline.models import FittingModel
+    from refit_ros.export.onnx import export_onnx
 
     r = export_onnx(kp_net, tmp_path, body="open", iterations=5, weights={"source": "random"})
     assert r.manifest.model == "refit_kp" and r.manifest.backbone == "keypoints"
     assert r.manifest.stages["encoder"].input_names == ["keypoints", "keypoint_confidence"]
     image, dets, cam = _kp_frame(3)
     outs = []
-    for be in (onnxruntime_backend(tmp_path, {"model": "refit_kp", "body": "open"}),
-               torch_backend(kp_net, "cpu")):
+    for be in (FittingModel.from_export("onnxruntime", tmp_path, {"model": "refit_kp", "body": "open"}),
+               FittingModel.from_network(kp_net, "cpu")):
         f = be.encode(image, dets, cam)
         s = be.init_state(f, cam)
         for _ in range(5):
@@ -247,7 +248,7 @@ def test_refit_kp_exports_and_runs_on_onnxruntime(kp_net, tmp_path):
         def detect(self, image_rgb, stamp=0.0):
             return dets
 
-    backend = onnxruntime_backend(tmp_path, {"model": "refit_kp"}, body=kp_net.body)
+    backend = FittingModel.from_export("onnxruntime", tmp_path, {"model": "refit_kp"}, body=kp_net.body)
     pipe = RefitPipeline(Stub(), backend, PipelineSettings(), Tracker(TrackerParams()))
     for k in range(3):
         result = pipe.process(image, stamp=k / 30)
@@ -257,10 +258,10 @@ def test_refit_kp_exports_and_runs_on_onnxruntime(kp_net, tmp_path):
 
 # ---------------------------------------------------------------------- benchmark
 def test_bench_reports_every_stage_and_both_frame_kinds(kp_net):
-    from refit_ros.runtime.backends import torch_backend
-    from refit_ros.runtime.bench import run_bench
+    from refit_ros.pipeline.models import FittingModel
+    from refit_ros.bench.network import run_bench
 
-    r = run_bench(torch_backend(kp_net, "cpu"), persons=2, cold_iters=5, warm_iters=2,
+    r = run_bench(FittingModel.from_network(kp_net, "cpu"), persons=2, cold_iters=5, warm_iters=2,
                   repeats=2, warmup=1).to_dict()
     for stage in ("preprocess", "encode", "init", "body", "postprocess", "step_all",
                   *(f"cold_step_{k}" for k in range(1, 6)), "warm_step_1", "warm_step_2"):

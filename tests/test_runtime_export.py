@@ -24,13 +24,13 @@ def export_dir(reference_fixture_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def manifest(export_dir):
-    from refit_ros.runtime.export import load_export
+    from refit_ros.export.onnx import load_export
 
     return load_export(export_dir, {"model": "refit", "backbone": "hrnet_w48"})
 
 
 def test_four_stage_graphs_pass_the_checker_with_a_dynamic_persons_axis(export_dir, manifest):
-    from refit_ros.runtime.export import STAGES, sha256_file
+    from refit_ros.export.onnx import STAGES, sha256_file
 
     assert manifest.opset >= 16 and manifest.model == "refit" and manifest.body == "smpl"
     assert manifest.feature_names == ["corr", "z"]
@@ -57,7 +57,7 @@ def test_four_stage_graphs_pass_the_checker_with_a_dynamic_persons_axis(export_d
 
 
 def test_marker_reprojection_is_inside_the_step_graph(export_dir, manifest):
-    from refit_ros.runtime.export import onnx_ops
+    from refit_ros.export.onnx import onnx_ops
 
     ops = onnx_ops(export_dir / manifest.stages["step"].file)
     assert ops.get("GridSample") == 1          # the window lookup
@@ -69,7 +69,7 @@ def test_marker_reprojection_is_inside_the_step_graph(export_dir, manifest):
 def test_parity_cli_onnxruntime_passes_against_reference_and_torch(reference_fixture_dir,
                                                                    export_dir, capsys):
     from refit_ros.cli import main
-    from refit_ros.parity import REQUIRED, TOLERANCES
+    from refit_ros.parity.official import REQUIRED, TOLERANCES
 
     rc = main(["parity", str(reference_fixture_dir), "--backend", "onnxruntime",
                "--export-dir", str(export_dir), "--json"])
@@ -93,17 +93,17 @@ def test_parity_cli_onnxruntime_passes_against_reference_and_torch(reference_fix
 
 def test_onnxruntime_backend_any_batch_and_warm_start_equal_torch(reference_fixture_dir,
                                                                   export_dir):
-    from refit_ros.fixture import load_fixture
+    from refit_ros.parity.fixture import load_fixture
     from refit_ros.geometry.camera import CropCamera
-    from refit_ros.parity import _inputs, build_fixture_model
+    from refit_ros.parity.official import _inputs, build_fixture_model
     from refit_ros.pipeline.models import select
-    from refit_ros.runtime.backends import onnxruntime_backend, torch_backend
+    from refit_ros.pipeline.models import FittingModel
 
     fx = load_fixture(reference_fixture_dir)
     model, _ = build_fixture_model(fx)
     img, camera, _ = _inputs(fx, torch.device("cpu"))
-    ort_be = onnxruntime_backend(export_dir, {"model": "refit"})
-    tb = torch_backend(model, "cpu")
+    ort_be = FittingModel.from_export("onnxruntime", export_dir, {"model": "refit"})
+    tb = FittingModel.from_network(model, "cpu")
     # 1 and 3 people (the export was traced with 2).
     for idx in ([1], [0, 1, 0]):
         cam = select(camera, idx)
@@ -126,10 +126,10 @@ def test_onnxruntime_backend_any_batch_and_warm_start_equal_torch(reference_fixt
 def test_onnxruntime_backend_is_a_pipeline_fitting_model(export_dir):
     """The pipeline's batch helpers and warm-start path work on its features and states."""
     from refit_ros.pipeline.models import concat, select
-    from refit_ros.runtime.backends import onnxruntime_backend
-    from refit_ros.runtime.families import example_camera
+    from refit_ros.pipeline.models import FittingModel
+    from refit_ros.export.families import example_camera
 
-    be = onnxruntime_backend(export_dir, {"model": "refit"})
+    be = FittingModel.from_export("onnxruntime", export_dir, {"model": "refit"})
     cam = example_camera(2)
     image = np.zeros((720, 1280, 3), np.uint8)
     image[200:600, 300:500] = 180

@@ -10,7 +10,7 @@ from conftest import require_module
 
 onnx = require_module("onnx")
 
-from refit_ros.runtime.export import (MANIFEST_NAME, STAGES, ExportError,  # noqa: E402
+from refit_ros.export.onnx import (MANIFEST_NAME, STAGES, ExportError,  # noqa: E402
                                       ExportManifest, StageFile, TensorInfo,
                                       expectations_from_config, load_export, sha256_file,
                                       write_manifest)
@@ -117,7 +117,7 @@ def test_expectations_follow_the_config():
 
 def test_export_refuses_low_opset_and_unknown_exporter(tmp_path):
     from refit_ros.models.refit import Refit, RefitAssets, RefitConfig
-    from refit_ros.runtime.export import export_onnx
+    from refit_ros.export.onnx import export_onnx
 
     net = Refit(RefitAssets.synthetic(), RefitConfig(backbone="hrnet_w32"))
     with pytest.raises(ExportError, match="GridSample"):

@@ -57,7 +57,7 @@ def _constant_names(graph) -> set[str]:
 def test_every_op_of_the_exported_graphs_is_supported_by_tensorrt(export_dir):
     import onnx
 
-    from refit_ros.runtime.export import STAGES, load_export, onnx_ops
+    from refit_ros.export.onnx import STAGES, load_export, onnx_ops
 
     table = tensorrt_ops()
     manifest = load_export(export_dir)
@@ -94,7 +94,7 @@ def test_only_the_persons_axis_is_dynamic(export_dir):
     HRNet input exactly 256x256), including inside the graph after shape inference."""
     import onnx
 
-    from refit_ros.runtime.export import STAGES, load_export
+    from refit_ros.export.onnx import STAGES, load_export
 
     manifest = load_export(export_dir)
     for stage in STAGES:
@@ -153,8 +153,8 @@ def test_calibration_set_io(tmp_path):
 def test_calibration_crops_come_from_detections_through_the_pipeline_crop(tmp_path):
     import cv2
 
-    from refit_ros.runtime.calibration import collect_calibration_inputs
-    from refit_ros.runtime.families import RefitFamily
+    from refit_ros.export.calibration import collect_calibration_inputs
+    from refit_ros.export.families import RefitFamily
 
     frames = tmp_path / "frames"
     frames.mkdir()
@@ -170,7 +170,9 @@ def test_calibration_crops_come_from_detections_through_the_pipeline_crop(tmp_pa
             return [SimpleNamespace(bbox=np.array([90, 30, 180, 210], np.float32), score=0.9,
                                     keypoints2d=None)]
 
-    out = collect_calibration_inputs(frames, Boxes(), RefitFamily(), limit=2)
+    from refit_ros.io.frames import open_source
+
+    out = collect_calibration_inputs(open_source(frames), Boxes(), RefitFamily(), limit=2)
     assert set(out) == {"image"} and out["image"].shape == (2, 3, 256, 256)
     assert np.isfinite(out["image"]).all() and out["image"].std() > 0.1
 
@@ -186,7 +188,7 @@ def test_tensorrt_engines_build_cache_and_match_torch(reference_fixture_dir, exp
 
     if not torch.cuda.is_available():
         pytest.skip("TensorRT needs an NVIDIA GPU")
-    from refit_ros.runtime.parity_check import run_backend_parity
+    from refit_ros.parity.backends import run_backend_parity
 
     report = run_backend_parity(reference_fixture_dir, "tensorrt", "cuda", export_dir,
                                 vs_torch_atol=1e-3, precision="fp32")

@@ -16,7 +16,7 @@ from refit_ros.evaluation.temporal import (FrameRecord, ReplayDetector, count_id
 from refit_ros.evaluation.temporal_metrics import (acceleration_error, jitter, lag_curve,
                                                    trajectory_lag)
 from refit_ros.geometry.intrinsics import Intrinsics
-from refit_ros.pipeline.adapters import RefitKpModel
+from refit_ros.pipeline.models import FittingModel
 from refit_ros.pipeline.frame import PipelineSettings, RefitPipeline
 from refit_ros.tracking import Tracker, TrackerParams
 from refit_ros.training.config import load_train_config
@@ -104,7 +104,7 @@ def kp_model(body):
     from refit_ros.models.refit_kp import RefitKp
 
     torch.manual_seed(0)
-    return RefitKpModel(RefitKp(body).eval(), body)
+    return FittingModel.from_network(RefitKp(body).eval(), body=body)
 
 
 def _pipeline(model, warm_start: bool, warm_iterations: int) -> RefitPipeline:
@@ -161,6 +161,9 @@ class _CountingModel:
     def rotmat(self, s):
         return self.inner.rotmat(s)
 
+    def warm_start(self, *a, **k):
+        return self.inner.warm_start(*a, **k)
+
 
 def test_warm_frames_run_warm_iterations_and_cold_frames_run_iterations(kp_model):
     model = _CountingModel(kp_model)
@@ -198,14 +201,14 @@ def test_cli_eval_temporal_tiny(tmp_path, capsys):
 
 
 def test_warm_start_state_keeps_or_resets_hidden_and_drops_stale_body(kp_model):
-    from refit_ros.pipeline.models import warm_start_state
+    from refit_ros.models.refit.warm import warm_start_state
 
     pipe = _pipeline(kp_model, True, 1)
     pipe.detector.load(_static_frames(2))
     image = np.zeros((1080, 1280, 3), np.uint8)
     pipe.process(image, stamp=0.0)
-    track = pipe.tracker.tracks[0]
-    prev, cam = track.state, track.camera
+    fit = pipe.fits[pipe.tracker.tracks[0].track_id]
+    prev, cam = fit.state, fit.camera
     kept = warm_start_state(prev, cam, cam)
     torch.testing.assert_close(kept.cam, prev.cam, rtol=0, atol=1e-5)
     # the 6D pose is put in canonical form (orthonormal columns), same rotations
@@ -230,8 +233,9 @@ def test_chained_warm_starts_keep_the_6d_pose_bounded(kp_model):
     lengths = []
     for k in range(n):
         pipe.process(image, stamp=k / 30)
-        assert pipe.tracker.tracks[0].warm_ok == (k > 0)
-        six = pipe.tracker.tracks[0].state.pose6d.reshape(-1, 3, 2)
+        fit = pipe.fits[pipe.tracker.tracks[0].track_id]
+        assert fit.warm_ok == (k > 0)
+        six = fit.state.pose6d.reshape(-1, 3, 2)
         lengths.append(float(six.norm(dim=1).mean()))
     assert max(abs(x - 1.0) for x in lengths) < 0.01, lengths  # unnormalised: 1.10 at the end
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from refit_ros.runtime import tensorrt_backend as trtb
-from refit_ros.runtime.export import StageFile, TensorInfo
+from refit_ros.export.onnx import StageFile, TensorInfo
 from refit_ros.runtime.tensorrt_backend import EngineCache, Profile
 
 STAGE = StageFile(file="step.onnx", sha256="a" * 64,

@@ -14,10 +14,12 @@ import pytest
 import torch
 
 from refit_ros.config import ConfigError, load_config
-from refit_ros.runtime import backends, tensorrt_backend
-from refit_ros.runtime.backends import BackendError, FittingBackend
-from refit_ros.runtime.families import STATE_NAMES, example_camera, family_for
-from refit_ros.runtime.graphs import NEXT
+from refit_ros import pipeline, runtime
+from refit_ros.runtime import tensorrt_backend
+from refit_ros.pipeline.models import FittingModel
+from refit_ros.runtime.base import BackendError
+from refit_ros.export.families import STATE_NAMES, example_camera, family_for
+from refit_ros.export.graphs import NEXT
 
 TRT = ["runtime.backend=tensorrt", "model.device=cuda"]
 
@@ -29,7 +31,7 @@ def test_tensorrt_backend_with_a_cpu_device_is_a_config_error_naming_both_keys()
     assert load_config(None, TRT).model.device == "cuda"
     assert load_config(None, ["runtime.backend=tensorrt", "model.device=cuda:1"])
     with pytest.raises(BackendError, match="needs model.device=cuda"):  # backend= override
-        backends.build_backend(load_config(), backend="tensorrt")
+        pipeline.build_backend(load_config(), backend="tensorrt")
 
 
 def test_runtime_tensorrt_keys_have_defaults_and_are_validated():
@@ -65,23 +67,25 @@ def test_backend_outputs_come_back_on_the_pipelines_device():
     the pipeline's (here ``meta``, the only second device a CPU machine has)."""
     features = SimpleNamespace(feat=torch.zeros(2, 4))
     camera = example_camera(2)
-    be = FittingBackend(family_for("refit_kp"), _CpuRunner(), "tensorrt", ["feat"],
+    be = FittingModel(family_for("refit_kp"), _CpuRunner(), "tensorrt", ["feat"],
                         device="meta")
     assert be.device == torch.device("meta")
     state = be.init_state(features, camera)
     assert {getattr(state, n).device.type for n in STATE_NAMES} == {"meta"}
     # Without a device the runner's is used (onnxruntime, the parity path).
-    be = FittingBackend(family_for("refit_kp"), _CpuRunner(), "onnxruntime", ["feat"])
+    be = FittingModel(family_for("refit_kp"), _CpuRunner(), "onnxruntime", ["feat"])
     assert be.device == torch.device("cpu")
     assert be.init_state(features, camera).pose6d.device.type == "cpu"
 
 
-class _RecordingRunner:
+class _RecordingRunner(tensorrt_backend.TensorRTRunner):
     """Stands in for TensorRTRunner: records its arguments only (nothing is built)."""
 
     calls: list = []
 
     def __init__(self, export_dir, manifest, **kwargs):
+        self.feature_names = tuple(manifest.feature_names)
+        self.architecture = dict(manifest.architecture)
         _RecordingRunner.calls.append(kwargs)
         self.device = torch.device(str(kwargs.get("device", "cuda")))
 
@@ -99,13 +103,13 @@ def _manifest():
 def recording(monkeypatch):
     _RecordingRunner.calls = []
     monkeypatch.setattr(tensorrt_backend, "require_tensorrt", lambda: None)
-    monkeypatch.setattr(tensorrt_backend, "TensorRTRunner", _RecordingRunner)
+    monkeypatch.setattr(tensorrt_backend, "TensorRTRunner", _RecordingRunner)  # export cmd
+    monkeypatch.setitem(runtime.BACKENDS, "tensorrt", _RecordingRunner)  # the node's path
     return _RecordingRunner.calls
 
 
 def test_node_path_passes_runtime_tensorrt_keys_and_model_device(recording, monkeypatch, tmp_path):
-    from refit_ros import pipeline
-    from refit_ros.runtime import auto_export
+    from refit_ros.export import cache as auto_export
 
     calib = tmp_path / "calib.npz"
     monkeypatch.setattr(auto_export, "ensure_export", lambda cfg, build: (tmp_path, _manifest()))
@@ -114,7 +118,7 @@ def test_node_path_passes_runtime_tensorrt_keys_and_model_device(recording, monk
                                    "runtime.tensorrt.max_persons=6",
                                    "runtime.tensorrt.opt_persons=2",
                                    f"runtime.tensorrt.calibration={calib}"])
-    be = backends.build_backend(cfg)
+    be = pipeline.build_backend(cfg)
     assert recording == [dict(precision="int8", max_persons=6, calibration=calib, opt_persons=2,
                               device="cuda:1")]
     assert be.device == torch.device("cuda:1") and be.body == ("body", "cuda:1")
@@ -123,7 +127,7 @@ def test_node_path_passes_runtime_tensorrt_keys_and_model_device(recording, monk
 def test_export_command_uses_the_same_keys_and_its_flags_override_them(recording, monkeypatch,
                                                                          tmp_path, capsys):
     from refit_ros.cli import main
-    from refit_ros.runtime import export
+    from refit_ros.export import onnx as export
 
     exported = []
 
@@ -132,8 +136,7 @@ def test_export_command_uses_the_same_keys_and_its_flags_override_them(recording
         return SimpleNamespace(manifest=_manifest(), seconds={})
 
     monkeypatch.setattr(export, "export_onnx", fake_export_onnx)
-    monkeypatch.setattr("refit_ros.pipeline.build_model",
-                        lambda cfg: SimpleNamespace(net=None))
+    monkeypatch.setattr("refit_ros.pipeline.build_network", lambda cfg, body=None: None)
     base = ["export", "--format", "tensorrt", "--out", str(tmp_path), "--set",
             "runtime.tensorrt.precision=fp32", "--set", "runtime.tensorrt.max_persons=6"]
     assert main(base) == 0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from refit_ros.tracking import OneEuroFilter, Tracker, TrackerParams
-from refit_ros.tracking.tracker import box_iou
+from refit_ros.tracking.tracker import Track, box_iou
 
 
 def _box(cx, cy, w=100, h=200):
@@ -48,20 +48,26 @@ def test_birth_hysteresis_and_death():
 def test_warm_start_only_when_continuous_and_no_jump():
     tr = Tracker(TrackerParams(iou_threshold=0.1, warm_min_iou=0.5, max_age=5))
     t = tr.update(np.array([_box(100, 100)]), [0.9])[0]
-    assert not t.warm_ok  # new track: cold
-    t.state = "state"
-    assert tr.update(np.array([_box(103, 100)]), [0.9])[0].warm_ok
+    assert not t.continuous  # new track: cold
+    assert tr.update(np.array([_box(103, 100)]), [0.9])[0].continuous
     # a big jump (IoU < 0.5 but > gate) -> cold
-    assert not tr.update(np.array([_box(160, 100)]), [0.9])[0].warm_ok
+    assert not tr.update(np.array([_box(160, 100)]), [0.9])[0].continuous
     tr.update(np.zeros((0, 4)), [])  # lost for a frame
-    assert not tr.update(np.array([_box(160, 100)]), [0.9])[0].warm_ok  # re-found -> cold
+    assert not tr.update(np.array([_box(160, 100)]), [0.9])[0].continuous  # re-found -> cold
+
+
+def test_tracker_owns_identity_only():
+    """The fit a warm start continues is the pipeline's, keyed by track id."""
+    fields = set(Track.__dataclass_fields__)
+    assert fields == {"track_id", "bbox", "keypoints", "misses", "hits", "continuous"}
 
 
 def test_shape_accumulates():
-    tr = Tracker()
-    t = tr.update(np.array([_box(100, 100)]), [0.9])[0]
-    t.add_betas(np.ones(10), 1.0)
-    np.testing.assert_allclose(t.add_betas(np.zeros(10), 1.0), 0.5)
+    from refit_ros.pipeline.frame import TrackFit
+
+    f = TrackFit()
+    f.add_betas(np.ones(10), 1.0)
+    np.testing.assert_allclose(f.add_betas(np.zeros(10), 1.0), 0.5)
 
 
 def test_one_euro_smooths_noise_and_follows_steps():

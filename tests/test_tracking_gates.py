@@ -29,9 +29,8 @@ def test_arms_changing_the_box_keep_the_id_and_the_warm_start():
     for k in range(6):
         box, kp = _person(600, 400, arms_out=k % 2 == 1)
         t = tr.update(box[None], [0.9], [kp])[0]
-        t.state = "fitted"
         ids.append(t.track_id)
-        warm.append(t.warm_ok)
+        warm.append(t.continuous)
     b0, _ = _person(600, 400, False)
     b1, _ = _person(600, 400, True)
     from refit_ros.tracking.tracker import box_iou
@@ -44,13 +43,12 @@ def test_reacquired_after_missed_frames_with_a_jump_keeps_id_but_restarts_cold()
     tr = Tracker(TrackerParams(reacquire_distance=0.35, max_age=10))
     box, kp = _person(600, 400, False)
     t = tr.update(box[None], [0.9], [kp])[0]
-    t.state = "fitted"
     for _ in range(3):
         tr.update(np.zeros((0, 4)), [], [])
     # 4 frames later, 1 box height away (IoU 0, keypoints far): within 0.35 * 4 heights
     box2, kp2 = _person(600 + 400, 400, False)
     t2 = tr.update(box2[None], [0.9], [kp2])[0]
-    assert t2.track_id == t.track_id and not t2.warm_ok
+    assert t2.track_id == t.track_id and not t2.continuous
     # but not when the reach is switched off
     tr = Tracker(TrackerParams(reacquire_distance=0.0))
     t = tr.update(box[None], [0.9], [kp])[0]

@@ -15,7 +15,8 @@ __all__ = [
 
 def create_body_model(model: str, smpl_dir: str | Path = "",
                       gender: str = "neutral") -> BodyModel:
-    """Build the body model the config names (``body.model``, ``.smpl_dir``, ``.gender``).
+    """The body model the config names (``body.model``, ``.smpl_dir``, ``.gender``): the one
+    body factory (:func:`refit_ros.pipeline.build_body` passes it the config's section).
 
     Parameters
     ----------
@@ -32,6 +33,13 @@ def create_body_model(model: str, smpl_dir: str | Path = "",
     """
     if model == "smpl":
         from refit_ros.body.smpl import SmplBody
+        from refit_ros.paths import ModelFileError
+
+        if not str(smpl_dir):
+            raise ModelFileError(
+                "body.model=smpl needs your SMPL files: download SMPL (https://smpl.is.tue.mpg.de, "
+                "licence required), put SMPL_NEUTRAL.pkl (and SMPL_MALE.pkl, SMPL_FEMALE.pkl) in "
+                "a folder and set body.smpl_dir to it (e.g. --set body.smpl_dir=/path/to/smpl)")
         return SmplBody(smpl_dir, gender)
     if model == "open":
         from refit_ros.body.open_body import OpenBody

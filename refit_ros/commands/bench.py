@@ -2,7 +2,7 @@
 
 Stages: preprocess, encode, init, each step, body model, postprocess; frames: cold
 (init + ``--cold-iters`` steps, 5 by default) and warm (``--iters`` steps). See
-:mod:`refit_ros.runtime.bench`. The network has random weights (and, for ``refit``, the
+:mod:`refit_ros.bench.network`. The network has random weights (and, for ``refit``, the
 synthetic SMPL) unless ``--export-dir`` points at a real export: latency does not depend
 on the values. For onnxruntime/tensorrt the random-weight export is made once and cached
 under ``out/bench/``.
@@ -76,7 +76,7 @@ def _network(model: str, backbone: str):
 
 def _bench_export(net, model: str, backbone: str, body: str, iterations: int) -> Path:
     from refit_ros.config import resolve_path
-    from refit_ros.runtime.export import ExportError, export_onnx, load_export
+    from refit_ros.export.onnx import ExportError, export_onnx, load_export
 
     tag = backbone if model == "refit" else "kp"
     out = resolve_path(f"out/bench/{model}-{tag}")
@@ -92,10 +92,11 @@ def _bench_export(net, model: str, backbone: str, body: str, iterations: int) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from refit_ros.runtime.backends import (BackendError, onnxruntime_backend, resolve_backend,
-                                            tensorrt_backend, torch_backend)
-    from refit_ros.runtime.bench import run_bench
-    from refit_ros.runtime.export import ExportError
+    from refit_ros.pipeline import resolve_backend
+    from refit_ros.pipeline.models import FittingModel
+    from refit_ros.runtime.base import BackendError
+    from refit_ros.bench.network import run_bench
+    from refit_ros.export.onnx import ExportError
 
     cfg = config_from_args(args)
     model = args.model or cfg.model.name
@@ -114,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
             require_tensorrt()
         if backend == "torch":
             net, _ = _network(model, backbone)
-            be = torch_backend(net, device, cuda_graphs=not args.no_cuda_graphs)
+            be = FittingModel.from_network(net, device, cuda_graphs=not args.no_cuda_graphs)
         else:
             if args.export_dir:
                 export_dir = Path(args.export_dir)
@@ -125,9 +126,9 @@ def run(args: argparse.Namespace) -> int:
             if model == "refit":
                 expect["backbone"] = backbone
             if backend == "onnxruntime":
-                be = onnxruntime_backend(export_dir, expect, device=device, threads=args.threads)
+                be = FittingModel.from_export("onnxruntime", export_dir, expect, device=device, threads=args.threads)
             else:
-                be = tensorrt_backend(export_dir, expect, precision=args.precision,
+                be = FittingModel.from_export("tensorrt", export_dir, expect, precision=args.precision,
                                       max_persons=max(args.persons, 1),
                                       calibration=args.calibration)
         result = run_bench(be, persons=args.persons, cold_iters=cold, warm_iters=warm,

@@ -191,7 +191,8 @@ def run(args: argparse.Namespace) -> int:
 
     from refit_ros.config import ConfigError, load_config, resolve_path
     from refit_ros.pipeline import ModelFileError, build_pipeline
-    from refit_ros.runtime.backends import BackendError, resolve_backend
+    from refit_ros.pipeline import resolve_backend
+    from refit_ros.runtime.base import BackendError
 
     try:
         size = _parse_size(args.size)

@@ -1,7 +1,7 @@
 """``refit-ros export --format onnx|tensorrt --out DIR``: the fitting network for the runtimes.
 
 ``--format onnx`` writes ``encoder.onnx``, ``init.onnx``, ``step.onnx``, ``body.onnx`` and
-``export.yaml`` (see :mod:`refit_ros.runtime.export`). The network is the config's
+``export.yaml`` (see :mod:`refit_ros.export.onnx`). The network is the config's
 (``model.name``, ``model.weights``, ``body.*``), or with ``--fixture DIR`` the official
 ReFit with a reference fixture's rule weights (tests, parity). ``--format tensorrt`` also
 builds (or finds in the per-user engine cache, ``<cache>/engines``) the TensorRT engines
@@ -61,9 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from refit_ros.runtime.auto_export import same_weights
-    from refit_ros.runtime.backends import BackendError, export_dir_from_config
-    from refit_ros.runtime.export import ExportError, export_onnx, load_export
+    from refit_ros.export.cache import same_weights
+    from refit_ros.pipeline import export_dir_from_config
+    from refit_ros.runtime.base import BackendError
+    from refit_ros.export.onnx import ExportError, export_onnx, load_export
 
     from refit_ros.runtime.tensorrt_backend import engine_options
 
@@ -77,9 +78,9 @@ def run(args: argparse.Namespace) -> int:
 
             require_tensorrt()  # fail before a long ONNX export
         if args.fixture:
-            from refit_ros.fixture import load_fixture
-            from refit_ros.parity import build_fixture_model
-            from refit_ros.runtime.parity_check import fixture_weights_source
+            from refit_ros.parity.fixture import load_fixture
+            from refit_ros.parity.official import build_fixture_model
+            from refit_ros.parity.backends import fixture_weights_source
 
             fx = load_fixture(args.fixture)
             body, weights, iterations = "smpl", fixture_weights_source(fx), int(fx.inputs.get("iters", 5))
@@ -87,13 +88,13 @@ def run(args: argparse.Namespace) -> int:
             def build_net():
                 return build_fixture_model(fx)[0]
         else:
-            from refit_ros.pipeline import build_model
-            from refit_ros.runtime.auto_export import weights_record
+            from refit_ros.pipeline import build_network
+            from refit_ros.export.cache import weights_record
 
             body, weights, iterations = cfg.body.model, weights_record(cfg), cfg.model.iterations
 
             def build_net():  # only when exporting: a current export needs no network
-                return build_model(cfg).net
+                return build_network(cfg)
         manifest = None
         if not args.force:
             try:
@@ -130,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 def _build_engines(args, cfg, out: Path, manifest, opts) -> dict:
     """Build (or find in the per-user cache) the engines for ``opts``
     (:class:`~refit_ros.runtime.tensorrt_backend.EngineOptions`)."""
-    from refit_ros.runtime.families import family_for
+    from refit_ros.export.families import family_for
     from refit_ros.runtime.tensorrt_backend import TensorRTRunner
 
     calibration = opts.calibration
@@ -139,10 +140,11 @@ def _build_engines(args, cfg, out: Path, manifest, opts) -> dict:
             raise ValueError("--precision int8 needs real crops: --calibration FILE.npz or "
                              "--calibration-source VIDEO|FOLDER")
         from refit_ros.detect import build_detector
-        from refit_ros.runtime.calibration import collect_calibration_inputs, save_calibration
+        from refit_ros.export.calibration import collect_calibration_inputs, save_calibration
+        from refit_ros.io.frames import open_source
 
         inputs = collect_calibration_inputs(
-            args.calibration_source, build_detector(cfg, video=False), family_for(manifest.model),
+            open_source(args.calibration_source), build_detector(cfg, video=False), family_for(manifest.model),
             limit=args.calibration_size, crop_size=int(manifest.architecture["crop_size"]))
         calibration = save_calibration(inputs, out / "calibration.npz")
     runner = TensorRTRunner(out, manifest, precision=opts.precision,

@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from refit_ros.fixture import FixtureError
+from refit_ros.parity.fixture import FixtureError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from refit_ros.parity import run_parity
+    from refit_ros.parity.official import run_parity
 
     checkpoint = getattr(args, "checkpoint", None)
     if args.backend != "torch" and checkpoint is not None:
@@ -44,9 +44,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     if args.backend != "torch":
-        from refit_ros.runtime.parity_check import run_parity_command
-
-        return run_parity_command(args)
+        return _run_backend_parity(args)
     try:
         report = run_parity(args.fixture_dir, backend=args.backend, device=args.device,
                             dtype=args.dtype, checkpoint=checkpoint)
@@ -79,3 +77,38 @@ def _print_table(report) -> None:
         print(f"{'f64 ' + name:28s} {c.max_abs:10.3e} {c.max_rel:10.3e} {c.atol:9.1e}  {flag}")
     name, ratio = report.worst()
     print(f"{'PASS' if report.ok else 'FAIL'}: worst {name} at {ratio:.2f} x atol")
+
+
+def _run_backend_parity(args) -> int:
+    """``refit-ros parity FIXTURE --backend onnxruntime|tensorrt`` (exit 0 pass, 1 fail,
+    2 unusable fixture/export/backend)."""
+    from refit_ros.parity.backends import VS_TORCH_ATOL_OVERRIDES, run_backend_parity, summary
+    from refit_ros.runtime.base import BackendError
+
+    try:
+        report = run_backend_parity(args.fixture_dir, args.backend, args.device,
+                                    getattr(args, "export_dir", None))
+    except (FixtureError, ValueError, BackendError) as exc:
+        print(f"refit-ros parity: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        d = report.to_dict()
+        d["summary"] = summary(report)
+        print(json.dumps(d, indent=1, default=str))
+    else:
+        print(f"fixture {report.fixture}  backend {report.backend}  device {report.device}  "
+              f"iters {report.iters}  batch {report.batch}  export {report.export_dir}")
+        print(f"{'output':22s} {'vs ref':>10s} {'ref atol':>9s} {'vs torch':>10s} {'bound':>9s}")
+        for name, c in report.outputs.items():
+            vt = report.vs_torch[name]
+            bound = report.vs_torch_bound(name)
+            flag = "ok" if c.ok and vt <= bound else "FAIL"
+            print(f"{name:22s} {c.max_abs:10.3e} {c.atol:9.1e} {vt:10.3e} {bound:9.0e}  {flag}")
+        s = summary(report)
+        print(f"not exposed by any graph (not compared): {', '.join(s['not_compared']) or '-'}")
+        print(f"{'PASS' if report.ok else 'FAIL'}: max |{report.backend} - torch| "
+              f"{s['max_abs_vs_torch_without_overrides']:.3e} (bound {report.vs_torch_atol:.0e}; "
+              f"pred_j2d {report.vs_torch.get('pred_j2d', float('nan')):.3e} px, bound "
+              f"{VS_TORCH_ATOL_OVERRIDES['pred_j2d']:.0e}); "
+              f"worst vs reference {s['reference_worst'][0]} at {s['reference_worst'][1]:.2f} x atol")
+    return 0 if report.ok else 1

@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     from refit_ros.pipeline import ModelFileError, build_pipeline
-    from refit_ros.runtime.backends import BackendError, resolve_backend
+    from refit_ros.pipeline import resolve_backend
+    from refit_ros.runtime.base import BackendError
 
     try:
         pipeline = build_pipeline(cfg)

@@ -46,7 +46,7 @@ def build_detector(cfg, *, video: bool = True) -> Detector:
 
         return BlazePoseDetector(max_people=det.max_people, min_score=det.min_score, video=video)
     if det.name == "onnx":
-        from refit_ros.config import resolve_path
+        from refit_ros.paths import resolve_path
         from refit_ros.detect.onnx_person import OnnxPersonDetector
 
         providers = ["CPUExecutionProvider"]

@@ -60,7 +60,7 @@ def run_views(cfg, fixture_dir: Path, video_dir: Path, out_dir: Path, views: lis
     from refit_ros.io.frames import open_source
     from refit_ros.io.runner import RunOptions, run_offline
     from refit_ros.pipeline import build_pipeline
-    from refit_ros.runtime.backends import resolve_backend
+    from refit_ros.pipeline import resolve_backend
 
     pipeline = build_pipeline(cfg)
     out: dict[str, dict[str, Any]] = {}

@@ -158,7 +158,7 @@ def run_frames(pipeline, frames: Iterable[tuple[float, np.ndarray]],
     out = []
     for stamp, image in frames:
         res = pipeline.process(image, intrinsics=intrinsics, stamp=stamp)
-        live = {t.track_id: t for t in (pipeline.tracker.tracks if pipeline.tracker else [])}
+        fits = getattr(pipeline, "fits", {})
         warm_on = getattr(pipeline.settings, "warm_start", True)
         rec = FrameRecord({}, {}, {}, float("nan"), float("nan"))
         for b in res.bodies:
@@ -166,8 +166,8 @@ def run_frames(pipeline, frames: Iterable[tuple[float, np.ndarray]],
                 continue
             rec.joints[b.track_id] = np.asarray(b.joints, np.float64)
             rec.boxes[b.track_id] = np.asarray(b.bbox, np.float64)
-            t = live.get(b.track_id)
-            rec.warm[b.track_id] = bool(warm_on and t is not None and t.warm_ok)
+            f = fits.get(b.track_id)
+            rec.warm[b.track_id] = bool(warm_on and f is not None and f.warm_ok)
             rec.fit2d[b.track_id] = joint_errors(b.joints, b.keypoints2d, b.bbox, res.intrinsics)
         if res.bodies:
             tm = res.timings_ms
@@ -620,7 +620,7 @@ def _pipelines(cfg_path, overrides: Sequence[str], modes: Sequence[Mode], detect
 def run(args: argparse.Namespace) -> int:
     """``refit-ros eval temporal [--video CLIP] [--json]``."""
     from refit_ros.config import load_config
-    from refit_ros.pipeline import ModelFileError, build_model
+    from refit_ros.pipeline import ModelFileError, build_backend
 
     torch.set_num_threads(max(1, int(getattr(args, "threads", 1) or 1)))
     overrides = list(getattr(args, "overrides", []) or [])
@@ -628,7 +628,7 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"model.weights={args.weights}")
     cfg = load_config(args.config, overrides)
     try:
-        model = build_model(cfg)
+        model = build_backend(cfg, backend="torch")  # one torch model for every mode
     except (ModelFileError, FileNotFoundError) as exc:
         print(f"refit-ros eval temporal: {exc}", file=sys.stderr)
         return 2

@@ -238,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
     except (FrameSourceError, CameraInfoError) as exc:
         print(f"refit-ros eval video: {exc}", file=sys.stderr)
         return 2
-    from refit_ros.runtime.backends import BackendError
+    from refit_ros.runtime.base import BackendError
 
     try:
         pipeline = build_pipeline(cfg)

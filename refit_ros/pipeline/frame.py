@@ -17,14 +17,54 @@ import torch
 from refit_ros.geometry.camera import CropCamera
 from refit_ros.geometry.intrinsics import Intrinsics
 from refit_ros.geometry.rotation import rot6d_to_rotmat, rotmat_to_axis_angle
-from refit_ros.pipeline.crop import square_boxes
-from refit_ros.pipeline.models import (FittingModel, concat, normalise_pose6d, select,
-                                       warm_start_state)
+from refit_ros.geometry.crop import square_boxes
+from refit_ros.models.refit.warm import normalise_pose6d
+from refit_ros.pipeline.models import FittingModel, concat, select
 from refit_ros.pipeline.types import Body, FrameResult
 from refit_ros.tracking import OneEuroFilter, Track, Tracker
 from refit_ros.tracking.label_swaps import LabelSwapGuard, mirror_labels
 
 log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class TrackFit:
+    """What the pipeline remembers of one tracked person's fit (keyed by track id).
+
+    Attributes
+    ----------
+    state : Any
+        The model's recurrent state after this person's last frame (warm start), or None.
+    camera : Any
+        The crop camera ``state`` is expressed in (its box and intrinsics).
+    betas_sum, betas_weight
+        Running, confidence-weighted accumulation of the shape (it does not change over time).
+    mean_betas : ndarray or None
+        The accumulated shape (see :meth:`add_betas`).
+    poor_fits : int
+        Consecutive warm frames whose fit missed the detections (``tracking.warm_max_error``).
+    warm_ok : bool
+        Whether this frame's fit continues the last one: the track is continuous
+        (:attr:`refit_ros.tracking.Track.continuous`) and has a last fit, and the fit check
+        did not replace the warm fit by a cold one.
+    """
+
+    state: Any = None
+    camera: Any = None
+    betas_sum: np.ndarray | None = None
+    betas_weight: float = 0.0
+    mean_betas: np.ndarray | None = None
+    poor_fits: int = 0
+    warm_ok: bool = False
+
+    def add_betas(self, betas: np.ndarray, weight: float) -> np.ndarray:
+        """Accumulate this frame's shape; returns the track's current mean shape."""
+        betas = np.asarray(betas, dtype=np.float64)
+        if self.betas_sum is None:
+            self.betas_sum, self.betas_weight = np.zeros_like(betas), 0.0
+        self.betas_sum = self.betas_sum + weight * betas
+        self.betas_weight += weight
+        return (self.betas_sum / max(self.betas_weight, 1e-9)).astype(np.float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +89,15 @@ class PipelineSettings:
     one_euro: bool = False
     one_euro_min_cutoff: float = 1.0
     one_euro_beta: float = 0.0
+
+    @classmethod
+    def from_config(cls, cfg) -> PipelineSettings:
+        """The settings of a :class:`~refit_ros.config.Config`: ``model.iterations``,
+        ``detector.max_people`` / ``min_score`` and the rest from ``tracking``."""
+        keys = {f.name for f in dataclasses.fields(cls)}
+        values = {k: getattr(cfg.tracking, k) for k in keys if hasattr(cfg.tracking, k)}
+        return cls(**values, iterations=cfg.model.iterations,
+                   max_people=cfg.detector.max_people, min_score=cfg.detector.min_score)
 
 
 class ImageError(ValueError):
@@ -92,6 +141,8 @@ class RefitPipeline:
         self.device = torch.device(device)
         self.faces = model.body.faces.detach().cpu().numpy().astype(np.int32)
         self._filters: dict[int, OneEuroFilter] = {}
+        #: Per track id: what the pipeline remembers of that person's fit (warm starts).
+        self.fits: dict[int, TrackFit] = {}
         self._label_swaps = LabelSwapGuard()
         self._fallback_logged = False
 
@@ -103,6 +154,7 @@ class RefitPipeline:
         if self.tracker is not None:
             self.tracker.reset()
         self._filters.clear()
+        self.fits.clear()
         self._label_swaps.reset()
 
     # ------------------------------------------------------------------ main entry
@@ -132,6 +184,7 @@ class RefitPipeline:
                 [getattr(d, "keypoints2d", None) for d in dets])
         if self.tracker is not None and self.settings.label_swap_guard:
             dets = self._undo_label_swaps(dets, tracks, stamp)
+        fits = self._track_fits(tracks)
         if not dets:
             timings["total"] = _ms(t_start)
             return FrameResult([], self.faces, intrinsics, timings)
@@ -145,15 +198,33 @@ class RefitPipeline:
             features = self.model.encode(image_rgb, dets, camera)
             timings["encode"] = _ms(t0)
             t0 = time.perf_counter()
-            state = self._fit(features, camera, tracks)
+            state = self._fit(features, camera, fits)
             timings["iterate"] = _ms(t0)
             t0 = time.perf_counter()
-            bodies = self._bodies(state, camera, dets, tracks, stamp)
+            bodies = self._bodies(state, camera, dets, tracks, fits, stamp)
             timings["body"] = _ms(t0)
         timings["total"] = _ms(t_start)
         return FrameResult(bodies, self.faces, intrinsics, timings)
 
     # ------------------------------------------------------------------ stages
+    def _track_fits(self, tracks: Sequence[Track | None]) -> list[TrackFit | None]:
+        """This frame's :class:`TrackFit` per detection (None: untracked); the fits of
+        tracks the tracker dropped are forgotten."""
+        if self.tracker is None:
+            return [None] * len(tracks)
+        live = {t.track_id for t in self.tracker.tracks}
+        for k in [k for k in self.fits if k not in live]:
+            del self.fits[k]
+        out: list[TrackFit | None] = []
+        for t in tracks:
+            if t is None:
+                out.append(None)
+                continue
+            fit = self.fits.setdefault(t.track_id, TrackFit())
+            fit.warm_ok = t.continuous and fit.state is not None
+            out.append(fit)
+        return out
+
     def _undo_label_swaps(self, dets: list, tracks: Sequence[Track | None], stamp: float) -> list:
         """Swap back the left/right labels of tracked people the detector mirrored
         (:class:`refit_ros.tracking.label_swaps.LabelSwapGuard`)."""
@@ -169,34 +240,34 @@ class RefitPipeline:
         self._label_swaps.forget({t.track_id for t in self.tracker.tracks})
         return out
 
-    def _fit(self, features: Any, camera: CropCamera, tracks: Sequence[Track | None]) -> Any:
+    def _fit(self, features: Any, camera: CropCamera, fits: Sequence[TrackFit | None]) -> Any:
         """Cold start for new/lost/jumped people, warm start for continuing tracks."""
-        n = len(tracks)
-        warm = [i for i, t in enumerate(tracks)
-                if self.settings.warm_start and t is not None and t.warm_ok]
+        n = len(fits)
+        warm = [i for i, f in enumerate(fits)
+                if self.settings.warm_start and f is not None and f.warm_ok]
         cold = [i for i in range(n) if i not in warm]
         parts: list[tuple[list[int], Any]] = []
         if cold:
             parts.append((cold, self._cold(features, camera, cold)))
         if warm and self.settings.warm_iterations >= 0:
             cam_w, feat_w = select(camera, warm), select(features, warm)
-            prev = concat([tracks[i].state for i in warm])
-            old_cam = concat([tracks[i].camera for i in warm])
+            prev = concat([fits[i].state for i in warm])
+            old_cam = concat([fits[i].camera for i in warm])
             betas = None
             if self.settings.accumulate_shape:
-                mean = [tracks[i].mean_betas for i in warm]
+                mean = [fits[i].mean_betas for i in warm]
                 if all(m is not None for m in mean):
                     betas = torch.as_tensor(np.stack(mean), dtype=prev.betas.dtype,
                                             device=prev.betas.device)
-            s = warm_start_state(prev, old_cam, cam_w, betas,
-                                 reset_hidden=self.settings.warm_hidden == "reset")
+            s = self.model.warm_start(prev, old_cam, cam_w, betas,
+                                      reset_hidden=self.settings.warm_hidden == "reset")
             for _ in range(self.settings.warm_iterations):
                 s = self.model.step(s, feat_w, cam_w)
             cold_w = None
             if self.settings.cold_blend > 0:
                 cold_w = self._cold(features, camera, warm)
                 s = self._blend_cold(s, cold_w)
-            parts.append((warm, self._check_warm(s, features, camera, warm, tracks, cold_w)))
+            parts.append((warm, self._check_warm(s, features, camera, warm, fits, cold_w)))
         order = [i for idx, _ in parts for i in idx]
         merged = concat([s for _, s in parts]) if len(parts) > 1 else parts[0][1]
         inverse = np.argsort(order)
@@ -226,7 +297,7 @@ class RefitPipeline:
         return s
 
     def _check_warm(self, state: Any, features: Any, camera: CropCamera, warm: list[int],
-                    tracks: Sequence[Track | None], cold_w: Any = None) -> Any:
+                    fits: Sequence[TrackFit | None], cold_w: Any = None) -> Any:
         """Refit cold the warm-started people whose fit no longer explains their evidence.
 
         A warm start that went wrong (a mirrored body after a left/right swap in the
@@ -239,15 +310,17 @@ class RefitPipeline:
         (a swap, an outlier) to the steadier warm fit instead of following them.
         """
         limit = self.settings.warm_max_error
-        fit_error = getattr(self.model, "fit_error", None)
-        if limit <= 0 or fit_error is None:
+        # A model without the attribute (a test double) checks when it has a fit_error.
+        if limit <= 0 or not getattr(self.model, "has_fit_check",
+                                     hasattr(self.model, "fit_error")):
             return state
+        fit_error = self.model.fit_error
         err = fit_error(state, select(features, warm), select(camera, warm))
         bad = []
         for k, i in enumerate(warm):
-            t = tracks[i]
-            t.poor_fits = t.poor_fits + 1 if float(err[k]) > limit else 0
-            if t.poor_fits >= self.settings.warm_check_frames:
+            f = fits[i]
+            f.poor_fits = f.poor_fits + 1 if float(err[k]) > limit else 0
+            if f.poor_fits >= self.settings.warm_check_frames:
                 bad.append(k)
         if not bad:
             return state
@@ -257,27 +330,28 @@ class RefitPipeline:
         cold_err = fit_error(cold, select(features, index), select(camera, index))
         take = {k: j for j, k in enumerate(bad) if float(cold_err[j]) < float(err[k])}
         for k in bad:  # checked: wait another warm_check_frames before refitting again
-            tracks[warm[k]].poor_fits = 0
+            fits[warm[k]].poor_fits = 0
         if not take:
             return state
         for k in take:
-            tracks[warm[k]].warm_ok = False
+            fits[warm[k]].warm_ok = False
         rows = [len(warm) + take[k] if k in take else k for k in range(len(warm))]
         return select(concat([state, cold]), rows)
 
     def _bodies(self, state: Any, camera: CropCamera, dets: Sequence[Any],
-                tracks: Sequence[Track | None], stamp: float) -> list[Body]:
+                tracks: Sequence[Track | None], fits: Sequence[TrackFit | None],
+                stamp: float) -> list[Body]:
         pose6d, betas, cam = state.pose6d, state.betas, state.cam
         transl = camera.translation(cam)
-        for i, t in enumerate(tracks):
-            if t is None:
+        for i, f in enumerate(fits):
+            if f is None:
                 continue
-            t.state = select(state, [i])
-            t.camera = select(camera, [i])
+            f.state = select(state, [i])
+            f.camera = select(camera, [i])
             if self.settings.accumulate_shape:
-                t.mean_betas = t.add_betas(betas[i].cpu().numpy(), float(dets[i].score))
+                f.mean_betas = f.add_betas(betas[i].cpu().numpy(), float(dets[i].score))
         if self.settings.one_euro:
-            pose6d, betas, transl = self._filter(pose6d, betas, transl, tracks, stamp)
+            pose6d, betas, transl = self._filter(pose6d, betas, transl, tracks, fits, stamp)
         n = pose6d.shape[0]
         rotmat = rot6d_to_rotmat(pose6d).reshape(n, 24, 3, 3)
         out = self.model.body(rotmat, betas)
@@ -300,7 +374,7 @@ class RefitPipeline:
                 keypoints2d=None if kp is None else np.asarray(kp, dtype=np.float32)))
         return bodies
 
-    def _filter(self, pose6d, betas, transl, tracks, stamp):
+    def _filter(self, pose6d, betas, transl, tracks, fits, stamp):
         """One-Euro baseline on (6D pose, shape, translation) per track."""
         p = pose6d.clone()
         b = betas.clone()
@@ -311,7 +385,7 @@ class RefitPipeline:
                 continue
             live.add(t.track_id)
             f = self._filters.get(t.track_id)
-            if f is None or not t.warm_ok:
+            if f is None or not fits[i].warm_ok:
                 f = OneEuroFilter(self.settings.one_euro_min_cutoff, self.settings.one_euro_beta)
                 self._filters[t.track_id] = f
             x = torch.cat([pose6d[i], betas[i], transl[i]]).cpu().numpy()

@@ -29,7 +29,7 @@ from refit_ros.ros.latest import LatestSlot
 from refit_ros.ros.markers import MeshMarkers
 from refit_ros.ros.messages import frame_result_to_msg, intrinsics_from_camera_info
 from refit_ros.ros.parameters import config_from_parameters, declare_config_parameters
-from refit_ros.runtime.backends import resolve_backend
+from refit_ros.pipeline import resolve_backend
 
 #: Camera images: drop rather than queue (best effort, newest only).
 IMAGE_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT,

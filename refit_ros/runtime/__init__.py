@@ -1,8 +1,13 @@
-"""Runtimes for the fitting networks: ONNX export, and torch / ONNX Runtime / TensorRT backends.
+"""Runtime backends for the fitting networks: torch, ONNX Runtime and TensorRT.
 
-* :mod:`~refit_ros.runtime.export` -- ``refit-ros export``: four stage graphs + export.yaml,
-* :mod:`~refit_ros.runtime.backends` -- :func:`build_backend` (``runtime.backend``) and the
-  FittingModel interface over any runtime,
-* :mod:`~refit_ros.runtime.tensorrt_backend` -- engines, INT8 calibration, engine cache,
-* :mod:`~refit_ros.runtime.bench` -- ``refit-ros bench``.
+Each backend (:class:`~refit_ros.runtime.base.Backend`) loads the four stage graphs
+(:mod:`refit_ros.export.graphs`) of one network and runs them by name; :data:`BACKENDS` is
+the lookup table from ``runtime.backend`` to class (one file per runtime:
+``torch_backend.py``, ``onnxruntime_backend.py``, ``tensorrt_backend.py``). Which one the
+config asks for, and the network's pre/post-processing around it, are wired in
+:mod:`refit_ros.pipeline`.
 """
+
+from refit_ros.runtime.base import BACKENDS, Backend, BackendError, ModelSource, backend_class
+
+__all__ = ["BACKENDS", "Backend", "BackendError", "ModelSource", "backend_class"]

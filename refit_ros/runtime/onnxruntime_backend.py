@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from refit_ros.runtime.export import ExportError, ExportManifest
+from refit_ros.export.onnx import ExportError, ExportManifest
+from refit_ros.runtime.base import Backend, BackendError, ModelSource
 
 log = logging.getLogger(__name__)
 
@@ -41,25 +42,29 @@ def providers_for(device: str) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-class OrtRunner:
+class OrtRunner(Backend):
     """Runs the four stage graphs of an export folder with ONNX Runtime.
 
     Parameters
     ----------
     export_dir : path
     manifest : ExportManifest
-        From :func:`refit_ros.runtime.export.load_export` (already validated).
+        From :func:`refit_ros.export.onnx.load_export` (already validated).
     device : str
         ``cpu`` or ``cuda[:N]``; returned tensors live there.
     threads : int
         Intra-op threads (0 = ONNX Runtime's default, all cores).
     """
 
+    name = "onnxruntime"
+
     def __init__(self, export_dir: str | Path, manifest: ExportManifest, device: str = "cpu",
                  threads: int = 0):
         import onnxruntime as ort
 
         self.device = torch.device(device)
+        self.feature_names = tuple(manifest.feature_names)
+        self.architecture = dict(manifest.architecture)
         self.providers = providers_for(device)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -89,6 +94,22 @@ class OrtRunner:
             self.io[stage] = (ins, outs)
         log.info("ONNX Runtime %s, providers %s, export %s", ort.__version__,
                  self.sessions["encoder"].get_providers(), export_dir)
+
+    @classmethod
+    def load(cls, source: ModelSource, device: str | torch.device | None = None,
+             threads: int = 0) -> OrtRunner:
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError as exc:
+            raise BackendError("runtime.backend=onnxruntime needs the onnxruntime package: "
+                               "pip install onnxruntime==1.31.1 (or onnxruntime-gpu for the "
+                               "CUDA provider)") from exc
+        export_dir, manifest = source.require_export(cls.name)
+        return cls(export_dir, manifest, device=str(device or "cpu"), threads=threads)
+
+    @classmethod
+    def options_from_config(cls, cfg, **overrides):
+        return {"threads": cfg.runtime.threads, **super().options_from_config(cfg, **overrides)}
 
     def run(self, stage: str, feeds: Mapping[str, Tensor]) -> dict[str, Tensor]:
         ins, outs = self.io[stage]

@@ -47,7 +47,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from refit_ros.runtime.export import ExportManifest, StageFile
+from refit_ros.export.onnx import ExportManifest, StageFile
+from refit_ros.runtime.base import Backend, BackendError, ModelSource
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +63,8 @@ INSTALL_HINT = (
 
 
 def require_tensorrt():
-    """Import ``tensorrt`` or raise :class:`~refit_ros.runtime.backends.BackendError`
+    """Import ``tensorrt`` or raise :class:`~refit_ros.runtime.base.BackendError`
     saying how to install it."""
-    from refit_ros.runtime.backends import BackendError
-
     try:
         import tensorrt as trt
     except ImportError as exc:
@@ -133,7 +132,7 @@ def engine_options(cfg, precision: str | None = None, max_persons: int | None = 
     """The config's ``runtime.tensorrt`` settings; a non-None argument overrides its key
     (``refit-ros export --precision`` etc.). The calibration path of the config is
     resolved like every config path (relative to the repository root)."""
-    from refit_ros.config import resolve_path
+    from refit_ros.paths import resolve_path
 
     t = cfg.runtime.tensorrt
     if calibration is None and t.calibration:
@@ -346,8 +345,8 @@ def gpu_identity() -> tuple[str, str]:
 
 def engine_cache_dir() -> Path:
     """The per-user engine cache: ``<cache root>/engines`` (see
-    :func:`refit_ros.runtime.auto_export.cache_root`)."""
-    from refit_ros.runtime.auto_export import cache_root
+    :func:`refit_ros.export.cache.cache_root`)."""
+    from refit_ros.export.cache import cache_root
 
     return cache_root() / ENGINE_DIR
 
@@ -493,7 +492,7 @@ def _read_cached(path: Path, meta: Path, key: str) -> tuple[bytes | None, str]:
     return data, ""
 
 
-class TensorRTRunner:
+class TensorRTRunner(Backend):
     """Runs the four stages as TensorRT engines on one CUDA device.
 
     Inputs and outputs are torch CUDA tensors (``set_tensor_address`` on their memory),
@@ -523,6 +522,8 @@ class TensorRTRunner:
                  opt_persons: int = 1, device: str | torch.device = "cuda",
                  cache: EngineCache | None = None):
         trt = require_tensorrt()
+        self.feature_names = tuple(manifest.feature_names)
+        self.architecture = dict(manifest.architecture)
         dev = torch.device(device)
         if dev.type != "cuda":
             raise ValueError(f"the TensorRT backend runs on a CUDA device, not {dev}; set "
@@ -567,6 +568,31 @@ class TensorRTRunner:
                 self.io[stage] = (ins, outs)
                 self.paths[stage] = str(path)
         self._trt_version = trt.__version__
+
+    name = "tensorrt"
+
+    @classmethod
+    def load(cls, source: ModelSource, device: str | torch.device | None = None,
+             precision: str = "fp16", max_persons: int | None = None,
+             calibration: str | Path | None = None, opt_persons: int = 1) -> TensorRTRunner:
+        dev = torch.device(device if device is not None else "cuda")
+        if dev.type != "cuda":
+            # The config refuses this for runtime.backend=tensorrt; here for backend= callers.
+            raise BackendError(f"the TensorRT backend needs model.device=cuda, got "
+                               f"model.device={str(device)!r} (the pipeline's cameras and "
+                               "body model live on model.device)")
+        require_tensorrt()  # before anything slow: the message says how to install it
+        export_dir, manifest = source.require_export(cls.name)
+        return cls(export_dir, manifest, precision=precision,
+                   max_persons=max_persons or manifest.max_persons, calibration=calibration,
+                   opt_persons=opt_persons, device=device if device is not None else "cuda")
+
+    @classmethod
+    def options_from_config(cls, cfg, precision: str | None = None,
+                            max_persons: int | None = None, **overrides):
+        opts = engine_options(cfg, precision, max_persons)
+        return {"precision": opts.precision, "max_persons": opts.max_persons,
+                "calibration": opts.calibration, "opt_persons": opts.opt_persons}
 
     def run(self, stage: str, feeds: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Run one engine; outputs are CUDA tensors on :attr:`device`.

@@ -7,7 +7,7 @@ the graph's static buffers (skipped for features already bound, which is what ha
 every step of a frame after the first), the graph is replayed and its outputs are cloned.
 Capture needs graph-friendly code (no host syncs, no data-dependent branches): that is
 why the stages wrap :meth:`ModelFamily.graph_copy` and why camera values are checked on
-the host (:class:`refit_ros.runtime.backends.FittingBackend`). If capture fails anyway,
+the host (:class:`refit_ros.pipeline.models.FittingModel`). If capture fails anyway,
 the stage runs eagerly and a warning says so.
 """
 
@@ -19,8 +19,9 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor, nn
 
-from refit_ros.runtime.families import ModelFamily
-from refit_ros.runtime.graphs import build_stage_graphs, stage_io_names
+from refit_ros.export.families import ModelFamily, family_of
+from refit_ros.export.graphs import build_stage_graphs, stage_io_names
+from refit_ros.runtime.base import Backend, ModelSource
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +83,11 @@ class _CapturedStage:
         return tuple(o.clone() for o in outputs)
 
 
-class TorchRunner:
-    """Runs the stage graphs of ``net`` with PyTorch.
+class TorchRunner(Backend):
+    """Runs the stage graphs of ``net`` with PyTorch (``runtime.backend=torch``).
+
+    The pipeline's torch path on every device: eager stage graphs on the CPU, captured
+    CUDA graphs on CUDA (the path ``refit-ros bench`` and scripts/gpu_check.sh time).
 
     Parameters
     ----------
@@ -95,9 +99,13 @@ class TorchRunner:
         On CUDA, capture ``init``/``step``/``body`` per batch size (see module doc).
     """
 
+    name = "torch"
+
     def __init__(self, net: nn.Module, family: ModelFamily, device: str | torch.device = "cpu",
                  cuda_graphs: bool = True):
         self.device = torch.device(device)
+        self.feature_names = tuple(family.feature_names(net))
+        self.architecture = dict(family.describe(net))
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("model.device is cuda but torch sees no CUDA device "
                                "(torch.cuda.is_available() is False); set model.device=cpu")
@@ -109,6 +117,13 @@ class TorchRunner:
             for stage in CAPTURED_STAGES:
                 self._captured[stage] = _CapturedStage(self.graphs[stage], self.io[stage][0],
                                                        self.device)
+
+    @classmethod
+    def load(cls, source: ModelSource, device: str | torch.device | None = None,
+             cuda_graphs: bool = True) -> TorchRunner:
+        net = source.require_network(cls.name)
+        return cls(net, family_of(net), device if device is not None else "cpu",
+                   cuda_graphs=cuda_graphs)
 
     def run(self, stage: str, feeds: Mapping[str, Tensor]) -> dict[str, Tensor]:
         names, outputs = self.io[stage]

@@ -1,4 +1,4 @@
-"""Detection-to-track association with a life cycle and per-track recurrent state.
+"""Detection-to-track association with a life cycle: who is who, frame to frame.
 
 Association, in two stages, each solved globally with SciPy's Hungarian solver:
 
@@ -14,12 +14,16 @@ Association, in two stages, each solved globally with SciPy's Hungarian solver:
 Life cycle with hysteresis: a track is born only from a detection scoring at least
 ``birth_score``; a live track keeps matching down to ``keep_score``; it dies after
 ``max_age`` frames without a match.
+
+The tracker owns identity only (ids, boxes, continuity); what the pipeline remembers of a
+person's fit (last state, accumulated shape, fit-check count) is the pipeline's, keyed by
+track id (:class:`refit_ros.pipeline.frame.TrackFit`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -44,6 +48,11 @@ class TrackerParams:
     #: Re-acquisition reach in box heights per elapsed frame (0 = off).
     reacquire_distance: float = 0.35
 
+    @classmethod
+    def from_config(cls, tracking) -> TrackerParams:
+        """The tracker's keys of the config's ``tracking`` section (``cfg.tracking``)."""
+        return cls(**{f.name: getattr(tracking, f.name) for f in dataclasses.fields(cls)})
+
 
 @dataclasses.dataclass
 class Track:
@@ -58,19 +67,10 @@ class Track:
         Consecutive frames without a match (0 = matched this frame).
     hits : int
         Frames matched so far.
-    state : Any
-        The model's recurrent state after this person's last frame (warm start), or None.
-    betas_sum, betas_weight
-        Running, confidence-weighted accumulation of the shape (it does not change over time).
-    warm_ok : bool
-        Whether this frame may start from ``state`` (matched last frame, no box jump, scored
-        well); set by :meth:`Tracker.update`.
-    camera : Any
-        The crop camera ``state`` is expressed in (its box and intrinsics).
-    mean_betas : ndarray or None
-        The accumulated shape (see :meth:`add_betas`).
-    poor_fits : int
-        Consecutive warm frames whose fit missed the detections (``tracking.warm_max_error``).
+    continuous : bool
+        Whether this frame continues the last one for this person (matched last frame, no
+        box jump, scored well), so a fit may start from the last one; set by
+        :meth:`Tracker.update`.
     """
 
     track_id: int
@@ -78,22 +78,7 @@ class Track:
     keypoints: np.ndarray | None = None
     misses: int = 0
     hits: int = 1
-    state: Any = None
-    betas_sum: np.ndarray | None = None
-    betas_weight: float = 0.0
-    warm_ok: bool = False
-    camera: Any = None
-    mean_betas: np.ndarray | None = None
-    poor_fits: int = 0
-
-    def add_betas(self, betas: np.ndarray, weight: float) -> np.ndarray:
-        """Accumulate this frame's shape; returns the track's current mean shape."""
-        betas = np.asarray(betas, dtype=np.float64)
-        if self.betas_sum is None:
-            self.betas_sum, self.betas_weight = np.zeros_like(betas), 0.0
-        self.betas_sum = self.betas_sum + weight * betas
-        self.betas_weight += weight
-        return (self.betas_sum / max(self.betas_weight, 1e-9)).astype(np.float32)
+    continuous: bool = False
 
 
 def keypoint_similarity(ka: np.ndarray, kb: np.ndarray, box: np.ndarray, min_conf: float = 0.3) -> float:
@@ -107,7 +92,7 @@ def keypoint_similarity(ka: np.ndarray, kb: np.ndarray, box: np.ndarray, min_con
 
 
 class Tracker:
-    """Hungarian multi-person tracker (overlap, then re-acquisition) with per-track state."""
+    """Hungarian multi-person tracker (overlap, then re-acquisition)."""
 
     def __init__(self, params: TrackerParams | None = None) -> None:
         self.params = params or TrackerParams()
@@ -131,7 +116,7 @@ class Tracker:
         Returns
         -------
         list
-            For each detection its :class:`Track` (new or continued; ``warm_ok`` set), or
+            For each detection its :class:`Track` (new or continued; ``continuous`` set), or
             None when the detection is too weak to start a track (publish it untracked).
         """
         p = self.params
@@ -155,8 +140,8 @@ class Tracker:
             ok = ((iou >= p.iou_threshold) | close) & (scores[:, None] >= p.keep_score)
             for i, j in _assign(cost, ok):
                 t = live[j]
-                t.warm_ok = (t.misses == 1 and (iou[i, j] >= p.warm_min_iou or close[i, j])
-                             and scores[i] >= p.birth_score and t.state is not None)
+                t.continuous = (t.misses == 1 and (iou[i, j] >= p.warm_min_iou or close[i, j])
+                                and scores[i] >= p.birth_score)
                 self._match(t, boxes[i], kps[i])
                 out[i] = t
             # Re-acquisition of tracks the overlap stage left alone (cold restart).
@@ -171,7 +156,7 @@ class Tracker:
                 reach = p.reacquire_distance * np.array([live[j].misses for j in free_t])[None]
                 for a, b in _assign(dist, dist <= reach):
                     i, t = free_d[a], live[free_t[b]]
-                    t.warm_ok = False
+                    t.continuous = False
                     self._match(t, boxes[i], kps[i])
                     out[i] = t
         for i in range(len(boxes)):

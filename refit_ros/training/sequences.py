@@ -33,7 +33,7 @@ from torch import Tensor
 
 from refit_ros.body.base import BodyModel
 from refit_ros.geometry.camera import CropCamera
-from refit_ros.pipeline.crop import BOX_EXPANSION, square_boxes
+from refit_ros.geometry.crop import BOX_EXPANSION, square_boxes
 from refit_ros.training.detector_noise import simulate_detections
 from refit_ros.training.pose_prior import (_Draw, _assemble, _family_params, _rodrigues,
                                            mirror_rotmat, rot_x, rot_y, rot_z)

@@ -7,7 +7,7 @@ of view 45-80 degrees or the diagonal-focal fallback, principal point near the c
 camera pitched a little up or down). The body's BlazePose-equivalent landmarks are
 projected and passed through the detector simulation
 (:mod:`refit_ros.training.detector_noise`); the box and square crop follow the detector
-and the pipeline (:func:`refit_ros.pipeline.crop.square_boxes`).
+and the pipeline (:func:`refit_ros.geometry.crop.square_boxes`).
 
 Every batch is a pure function of a seed: training draws batch ``k`` from
 ``SeedSequence([seed, k])``; the held-out evaluation set uses its own seed and a
@@ -25,7 +25,7 @@ from torch import Tensor
 
 from refit_ros.body.base import BodyModel
 from refit_ros.geometry.camera import CropCamera
-from refit_ros.pipeline.crop import BOX_EXPANSION, square_boxes
+from refit_ros.geometry.crop import BOX_EXPANSION, square_boxes
 from refit_ros.training.detector_noise import DetectorNoiseConfig, simulate_detections
 from refit_ros.training.pose_prior import FAMILIES, rot_x, rot_y, rot_z, sample_poses
 

@@ -13,7 +13,7 @@ error drifts. Here the step is trained on what the pipeline actually does:
   warm-started without gradient (hidden states that have lived for many steps), then
   ``scored_frames`` warm-started frames with the loss on every estimate and the gradient
   flowing through the hidden states across them;
-* each warm start built by :func:`refit_ros.pipeline.models.warm_start_state` - the
+* each warm start built by :func:`refit_ros.models.refit.warm.warm_start_state` - the
   pipeline's own function - with the crop camera re-expressed for the new box and the
   running-mean shape, and ``warm_iterations`` drawn per batch from a small range;
 * the same losses as the main training (:func:`refit_ros.training.losses.sequence_loss`),
@@ -43,7 +43,7 @@ from refit_ros.geometry.camera import CropCamera
 from refit_ros.models.refit_kp.evidence import KeypointEvidence
 from refit_ros.models.refit_kp.loading import load_refit_kp, save_refit_kp
 from refit_ros.models.refit_kp.model import RefitKp
-from refit_ros.pipeline.models import warm_start_state
+from refit_ros.models.refit.warm import warm_start_state
 from refit_ros.training.config import TrainConfig, load_train_config
 from refit_ros.training.losses import Targets, sequence_loss
 from refit_ros.training.sequences import (TEMPORAL_TRAIN_STREAM, SequenceConfig,

@@ -148,6 +148,55 @@ class KpEstimate:
     vertices: Tensor | None
 
 
+def marker_layout(lmap) -> tuple[list[int], list[int], list[int]]:
+    """Where ReFit-KP's markers come from on a body with a BlazePose landmark map.
+
+    Returns
+    -------
+    defined : list of int
+        The landmarks (of 33) the body defines, one marker each, in order.
+    vertex_ids : list of int
+        The body vertices of the landmarks defined by a vertex.
+    gather : list of int
+        Per marker, its row in ``cat(24 joints, posed vertex_ids)``.
+    """
+    defined = [i for i, ok in enumerate(lmap.defined) if ok]
+    vids = [lmap.vertex_ids[i] for i in defined if lmap.vertex_ids[i] >= 0]
+    gather, k = [], 0
+    for i in defined:
+        if lmap.vertex_ids[i] >= 0:
+            gather.append(NUM_JOINTS + k)
+            k += 1
+        else:
+            gather.append(lmap.joint_ids[i])
+    return defined, vids, gather
+
+
+def _pose(body: BodyModel, pose6d: Tensor, betas: Tensor, marker_vertex_ids: Tensor,
+          marker_gather: Tensor, vertex_ids: Tensor | None = None
+          ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    """:meth:`RefitKp.pose_body` on ``body`` with a marker layout."""
+    b = pose6d.shape[0]
+    rotmat = rot6d_to_rotmat(pose6d).reshape(b, NUM_JOINTS, 3, 3)
+    n_lm = marker_vertex_ids.numel()
+    ids = marker_vertex_ids if vertex_ids is None else torch.cat(
+        [marker_vertex_ids, vertex_ids.to(marker_vertex_ids.device)])
+    out = body.skin(rotmat, betas, ids)
+    pts = torch.cat([out.joints, out.vertices[:, :n_lm]], dim=1)
+    markers = pts[:, marker_gather]
+    verts = None if vertex_ids is None else out.vertices[:, n_lm:]
+    return rotmat, out.joints, markers, verts
+
+
+def pose_markers(body: BodyModel, pose6d: Tensor, betas: Tensor) -> Tensor:
+    """``B x M x 3`` ReFit-KP markers of ``B`` poses on ``body`` (as the network poses them;
+    the pipeline's fit check uses this without the network)."""
+    _, vids, gather = marker_layout(body.landmark_map)
+    dev = pose6d.device
+    return _pose(body, pose6d, betas, torch.tensor(vids, dtype=torch.long, device=dev),
+                 torch.tensor(gather, device=dev))[2]
+
+
 class RefitKp(nn.Module):
     """The keypoint-driven ReFit loop on a body model with a BlazePose landmark map.
 
@@ -175,19 +224,10 @@ class RefitKp(nn.Module):
         self.__dict__["body"] = body  # not a submodule: its arrays ship with the body
         self.config = config
         c = config
-        defined = [i for i, ok in enumerate(lmap.defined) if ok]
+        defined, vids, gather = marker_layout(lmap)
         self.marker_names = tuple(lmap.names[i] for i in defined)
         n_markers = len(defined)
         n_lm = len(lmap.names)
-        vids = [lmap.vertex_ids[i] for i in defined if lmap.vertex_ids[i] >= 0]
-        # markers = cat(joints, landmark vertices)[gather]
-        gather, k = [], 0
-        for i in defined:
-            if lmap.vertex_ids[i] >= 0:
-                gather.append(NUM_JOINTS + k)
-                k += 1
-            else:
-                gather.append(lmap.joint_ids[i])
         self.register_buffer("marker_landmarks", torch.tensor(defined), persistent=False)
         self.register_buffer("marker_vertex_ids", torch.tensor(vids, dtype=torch.long),
                              persistent=False)
@@ -249,16 +289,8 @@ class RefitKp(nn.Module):
         vertices : Tensor or None
             ``B x N x 3``.
         """
-        b = pose6d.shape[0]
-        rotmat = rot6d_to_rotmat(pose6d).reshape(b, NUM_JOINTS, 3, 3)
-        n_lm = self.marker_vertex_ids.numel()
-        ids = self.marker_vertex_ids if vertex_ids is None else torch.cat(
-            [self.marker_vertex_ids, vertex_ids.to(self.marker_vertex_ids.device)])
-        out = self.body.skin(rotmat, betas, ids)
-        pts = torch.cat([out.joints, out.vertices[:, :n_lm]], dim=1)
-        markers = pts[:, self.marker_gather]
-        verts = None if vertex_ids is None else out.vertices[:, n_lm:]
-        return rotmat, out.joints, markers, verts
+        return _pose(self.body, pose6d, betas, self.marker_vertex_ids, self.marker_gather,
+                     vertex_ids)
 
     def _estimate(self, pose6d: Tensor, betas: Tensor, cam: Tensor,
                   vertex_ids: Tensor | None) -> KpEstimate:

@@ -1,7 +1,7 @@
 """Export a fitting network to ONNX: four stage graphs and an ``export.yaml`` beside them.
 
 ``DIR/encoder.onnx``, ``DIR/init.onnx``, ``DIR/step.onnx`` and ``DIR/body.onnx`` are the
-stage graphs of :mod:`refit_ros.runtime.graphs` (dynamic ``persons`` axis, every other
+stage graphs of :mod:`refit_ros.export.graphs` (dynamic ``persons`` axis, every other
 dimension static, opset >= 16 for ``GridSample``), each checked with ``onnx.checker``.
 ``DIR/export.yaml`` records what they were made from (model, backbone, body, iterations,
 weights), their input/output names and shapes, the opset and the sha256 of every file;
@@ -25,9 +25,9 @@ import torch
 import yaml
 from torch import nn
 
-from refit_ros.runtime.families import (BATCH_AXIS, CAMERA_NAMES, STATE_NAMES, ModelFamily,
+from refit_ros.export.families import (BATCH_AXIS, CAMERA_NAMES, STATE_NAMES, ModelFamily,
                                         camera_tensors, example_camera, family_of)
-from refit_ros.runtime.graphs import build_stage_graphs, signatures
+from refit_ros.export.graphs import build_stage_graphs, signatures
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 TensorRT's entropy calibrator needs encoder inputs distributed like the ones the engine
 will see. They come from real frames through the pipeline's own preprocessing: the
 configured detector finds people, the boxes become square crops
-(:func:`refit_ros.pipeline.crop.square_boxes`), and the family's ``preprocess`` produces the
+(:func:`refit_ros.geometry.crop.square_boxes`), and the family's ``preprocess`` produces the
 encoder inputs (normalised 256x256 crops for ReFit, crop-pixel keypoints for ReFit-KP).
 """
 
@@ -11,27 +11,29 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import torch
 
 from refit_ros.geometry.camera import CropCamera
+from refit_ros.geometry.crop import square_boxes
 from refit_ros.geometry.intrinsics import Intrinsics
-from refit_ros.runtime.families import ModelFamily
+from refit_ros.export.families import ModelFamily
 
 log = logging.getLogger(__name__)
 
 
-def collect_calibration_inputs(source: str | Path, detector: Any, family: ModelFamily,
+def collect_calibration_inputs(frames: Iterable[Any], detector: Any, family: ModelFamily,
                                limit: int = 512, every: int = 1,
                                crop_size: int = 256) -> dict[str, np.ndarray]:
     """Encoder inputs of the people in a video / image folder / image.
 
     Parameters
     ----------
-    source : path
-        Anything :func:`refit_ros.io.frames.open_source` opens.
+    frames : iterable of Frame
+        ``index``, ``stamp``, ``image`` (RGB), e.g. :func:`refit_ros.io.frames.open_source`
+        of a video / image folder / image.
     detector
         ``detect(image_rgb, stamp) -> list[Detection]`` (e.g. ``build_detector(cfg)``).
     family : ModelFamily
@@ -52,12 +54,10 @@ def collect_calibration_inputs(source: str | Path, detector: Any, family: ModelF
     ValueError
         No person found in the whole source.
     """
-    from refit_ros.io.frames import open_source
-    from refit_ros.pipeline.crop import square_boxes
 
     parts: dict[str, list[np.ndarray]] = {}
     count = 0
-    for frame in open_source(source):
+    for frame in frames:
         if frame.index % max(every, 1):
             continue
         dets = list(detector.detect(frame.image, frame.stamp))
@@ -68,23 +68,17 @@ def collect_calibration_inputs(source: str | Path, detector: Any, family: ModelF
         camera = CropCamera.from_intrinsics(torch.as_tensor(center, dtype=torch.float32),
                                             torch.as_tensor(side, dtype=torch.float32),
                                             [Intrinsics.fallback(w, h)] * len(dets), crop_size)
-        for name, arr in family.preprocess(frame.image, dets, camera,
-                                           _Crop(crop_size)).items():
+        for name, arr in family.preprocess(frame.image, dets, camera, crop_size).items():
             parts.setdefault(name, []).append(np.asarray(arr, np.float32))
         count += len(dets)
         if count >= limit:
             break
     if not count:
-        raise ValueError(f"{source}: the detector found no person; calibration needs frames "
-                         "with people in them")
+        raise ValueError(f"{getattr(frames, 'path', 'the source')}: the detector found no "
+                         "person; calibration needs frames with people in them")
     out = {k: np.concatenate(v)[:limit] for k, v in parts.items()}
-    log.info("calibration set: %d people from %s", len(next(iter(out.values()))), source)
+    log.info("calibration set: %d people", len(next(iter(out.values()))))
     return out
-
-
-class _Crop:
-    def __init__(self, crop_size: int):
-        self.crop_size = crop_size
 
 
 def save_calibration(inputs: dict[str, np.ndarray], path: str | Path) -> Path:

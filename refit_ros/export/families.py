@@ -4,7 +4,7 @@ Both networks share the loop state (:class:`~refit_ros.models.refit.state.RefitS
 and the crop camera; they differ in what they encode (an image crop for ``refit``, 2D
 keypoints for ``refit_kp``), in the features the loop reads, and in the body model inside
 the loop. A :class:`ModelFamily` names those differences once, so the stage graphs
-(:mod:`refit_ros.runtime.graphs`), the ONNX export and every backend stay generic.
+(:mod:`refit_ros.export.graphs`), the ONNX export and every backend stay generic.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from refit_ros.geometry.camera import CropCamera
+from refit_ros.geometry.crop import crop_images
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +136,25 @@ class ModelFamily(abc.ABC):
     # ------------------------------------------------------------------ host side
     @abc.abstractmethod
     def preprocess(self, image_rgb: np.ndarray, detections: Sequence[Any], camera: CropCamera,
-                   net_config: Any = None) -> dict[str, np.ndarray]:
+                   crop_size: int = 256) -> dict[str, np.ndarray]:
         """Frame + detections -> encoder inputs (float32 arrays, ``N x ...``)."""
+
+    #: Whether :meth:`fit_error` can check a fit against the evidence.
+    has_fit_check: bool = False
+
+    def fit_error(self, state: Any, features: Any, camera: CropCamera, body: Any,
+                  architecture: dict[str, Any]) -> Tensor:
+        """``N`` distances of the fits in ``state`` to their evidence in ``features`` (the
+        pipeline's warm-start check); only where :attr:`has_fit_check`."""
+        raise NotImplementedError(f"model.name={self.name} has no fit check")
+
+    def warm_start(self, prev: Any, old: CropCamera, new: CropCamera, betas: Tensor | None = None,
+                   reset_hidden: bool = False) -> Any:
+        """Last frame's state as the start of this frame's fit
+        (:func:`refit_ros.models.refit.warm.warm_start_state`)."""
+        from refit_ros.models.refit.warm import warm_start_state
+
+        return warm_start_state(prev, old, new, betas, reset_hidden)
 
     def feature_tensors(self, features: Any, names: Sequence[str]) -> dict[str, Tensor]:
         """The named fields of a feature dataclass."""
@@ -179,7 +197,7 @@ class RefitFamily(ModelFamily):
                 "markers": int(net.marker_ids.numel()), "body_in_graph": "smpl (49 joints)"}
 
     def graph_copy(self, net):
-        from refit_ros.runtime.graph_body import GraphSmplJoints49
+        from refit_ros.export.graph_body import GraphSmplJoints49
 
         twin = _shallow_module_copy(net)
         twin.smpl = GraphSmplJoints49(net.smpl)
@@ -200,12 +218,9 @@ class RefitFamily(ModelFamily):
 
         return RefitFeatures(corr=named["corr"], z=named["z"])
 
-    def preprocess(self, image_rgb, detections, camera, net_config=None):
-        from refit_ros.pipeline.crop import crop_images
-
-        size = 256 if net_config is None else net_config.crop_size
+    def preprocess(self, image_rgb, detections, camera, crop_size=256):
         crops = crop_images(image_rgb, camera.center.cpu().numpy(),
-                            camera.box_size.cpu().numpy(), size=size)
+                            camera.box_size.cpu().numpy(), size=crop_size)
         return {"image": crops}
 
 
@@ -232,7 +247,7 @@ class RefitKpFamily(ModelFamily):
                 "architecture": net.config.to_dict()}
 
     def graph_copy(self, net):
-        from refit_ros.runtime.graph_body import graph_skinned_body
+        from refit_ros.export.graph_body import graph_skinned_body
 
         twin = _shallow_module_copy(net)
         # The body is not a submodule of RefitKp (it is held in __dict__), so moving the net
@@ -261,7 +276,7 @@ class RefitKpFamily(ModelFamily):
         conf = torch.rand((batch,) + tuple(conf_spec.shape[1:]), generator=g)
         return kp, conf
 
-    def preprocess(self, image_rgb, detections, camera, net_config=None):
+    def preprocess(self, image_rgb, detections, camera, crop_size=256):
         from refit_ros.models.refit_kp.evidence import KeypointEvidence
 
         if any(getattr(d, "keypoints2d", None) is None for d in detections):
@@ -270,6 +285,24 @@ class RefitKpFamily(ModelFamily):
         kp = torch.as_tensor(np.stack([np.asarray(d.keypoints2d, np.float32) for d in detections]))
         ev = KeypointEvidence.from_full_image(kp, camera.to("cpu"))
         return {"keypoints": ev.keypoints.numpy(), "keypoint_confidence": ev.confidence.numpy()}
+
+    has_fit_check = True
+
+    def fit_error(self, state, features, camera, body, architecture):
+        """How far each fit is from its evidence: ``N`` mean distances between the fitted
+        landmark points and the detected landmarks with confidence > 0.5, as a fraction of
+        the crop side (0 when none is confident). The markers are posed with ``body`` (the
+        open body the network was trained on) exactly as the network's loop poses them."""
+        from refit_ros.models.refit_kp.model import pose_markers
+
+        markers = state.joints[:, -features.landmarks.shape[1]:] \
+            if getattr(state, "joints", None) is not None \
+            else pose_markers(body, state.pose6d, state.betas)
+        stride = architecture["architecture"]["stride"]
+        p = camera.project_to_crop(markers, state.cam)
+        d = (p - features.landmarks * stride).norm(dim=-1) / camera.crop_size
+        w = (features.confidence > 0.5).to(d.dtype)
+        return (d * w).sum(-1) / w.sum(-1).clamp(min=1.0)
 
 
 FAMILIES: dict[str, type[ModelFamily]] = {"refit": RefitFamily, "refit_kp": RefitKpFamily}

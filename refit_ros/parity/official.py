@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from refit_ros.fixture import (Fixture, FixtureError, apply_weight_rule, check_names,
+from refit_ros.parity.fixture import (Fixture, FixtureError, apply_weight_rule, check_names,
                                check_sha256, load_fixture)
 from refit_ros.geometry.camera import CropCamera
 from refit_ros.models.refit import Refit, RefitConfig
@@ -285,13 +285,10 @@ def run_parity(fixture_dir: str | Path, backend: str = "torch", device: str = "c
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
     if backend != "torch":
-        if checkpoint is not None:
-            raise ValueError("--checkpoint is supported with --backend torch only")
-        # Exported backends (onnxruntime, tensorrt): export the fixture model, run the
-        # export, compare with the reference and with torch (refit_ros.runtime.parity_check).
-        from refit_ros.runtime.parity_check import run_backend_parity
-
-        return run_backend_parity(fixture_dir, backend, device)
+        # Exported backends are compared by refit_ros.parity.backends.run_backend_parity
+        # (`refit-ros parity --backend onnxruntime|tensorrt`).
+        raise ValueError(f"run_parity runs the torch model; for backend={backend!r} use "
+                         "refit_ros.parity.backends.run_backend_parity")
     t0 = time.perf_counter()
     fx = load_fixture(fixture_dir)
     dev = torch.device(device)

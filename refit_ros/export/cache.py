@@ -28,7 +28,7 @@ from typing import Any, Callable, Mapping
 
 from torch import nn
 
-from refit_ros.runtime.export import (DEFAULT_OPSET, ExportError, ExportManifest,
+from refit_ros.export.onnx import (DEFAULT_OPSET, ExportError, ExportManifest,
                                       expectations_from_config, export_onnx, load_export,
                                       sha256_file)
 
@@ -54,7 +54,7 @@ def default_export_dir(cfg) -> Path:
 
 def weights_path(cfg) -> Path | None:
     """The weights file the config names (ReFit-KP: the shipped file when empty)."""
-    from refit_ros.config import resolve_path
+    from refit_ros.paths import resolve_path
 
     if cfg.model.weights:
         return resolve_path(cfg.model.weights)
@@ -106,7 +106,7 @@ def ensure_export(cfg, build_net: Callable[[], nn.Module], export_dir: Path | No
     export_dir : Path, optional
         Default: :func:`default_export_dir`.
     opset, exporter, max_persons
-        As for :func:`refit_ros.runtime.export.export_onnx`.
+        As for :func:`refit_ros.export.onnx.export_onnx`.
 
     Returns
     -------

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from refit_ros.geometry.camera import CropCamera
 from refit_ros.models.refit.state import RefitState
-from refit_ros.runtime.families import (BATCH_AXIS, BODY_OUTPUT_NAMES, CAMERA_NAMES,
+from refit_ros.export.families import (BATCH_AXIS, BODY_OUTPUT_NAMES, CAMERA_NAMES,
                                         STATE_NAMES, ModelFamily, TensorSpec, camera_specs)
 
 #: Suffix of a state output (``pose6d`` in -> ``pose6d_next`` out).

@@ -33,7 +33,7 @@ import torch
 
 from refit_ros.geometry.camera import CropCamera
 from refit_ros.geometry.rotation import rotmat_to_axis_angle
-from refit_ros.runtime.backends import BodyPose, FittingBackend
+from refit_ros.pipeline.models import BodyPose, FittingModel
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def synthetic_frame(persons: int, width: int = 1280, height: int = 720, seed: in
     return image, dets
 
 
-def postprocess(backend: FittingBackend, state, pose: BodyPose) -> dict[str, np.ndarray]:
+def postprocess(backend: FittingModel, state, pose: BodyPose) -> dict[str, np.ndarray]:
     """What the pipeline publishes per person: axis-angle pose, shape, translation, mesh and
     joints in the camera frame, as host arrays."""
     n = state.pose6d.shape[0]
@@ -108,7 +108,7 @@ def postprocess(backend: FittingBackend, state, pose: BodyPose) -> dict[str, np.
             "joints": (pose.joints + t).cpu().numpy()}
 
 
-def run_bench(backend: FittingBackend, persons: int = 1, cold_iters: int = 5,
+def run_bench(backend: FittingModel, persons: int = 1, cold_iters: int = 5,
               warm_iters: int = 2, repeats: int = 3, warmup: int = 1) -> BenchResult:
     """Time cold and warm frames stage by stage (see the module doc)."""
     if persons < 1 or repeats < 1 or cold_iters < 0 or warm_iters < 0 or warmup < 0:
@@ -118,7 +118,7 @@ def run_bench(backend: FittingBackend, persons: int = 1, cold_iters: int = 5,
                                 if device.type == "cuda" else (lambda: None))
     image, dets = synthetic_frame(persons)
     from refit_ros.geometry.intrinsics import Intrinsics
-    from refit_ros.pipeline.crop import square_boxes
+    from refit_ros.geometry.crop import square_boxes
 
     center, side = square_boxes(np.array([d.bbox for d in dets]))
     camera = CropCamera.from_intrinsics(

@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from refit_ros.fixture import Fixture, check_names, load_fixture
+from refit_ros.parity.fixture import Fixture, check_names, load_fixture
 from refit_ros.geometry.rotation import rot6d_to_rotmat
-from refit_ros.parity import ParityReport
-from refit_ros.runtime.backends import FittingBackend
+from refit_ros.parity.official import ParityReport
+from refit_ros.pipeline.models import FittingModel
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ VS_TORCH_ATOL_OVERRIDES = {"pred_j2d": 5e-4}
 
 @dataclass
 class BackendParityReport(ParityReport):
-    """:class:`~refit_ros.parity.ParityReport` of an exported backend.
+    """:class:`~refit_ros.parity.official.ParityReport` of an exported backend.
 
     Attributes
     ----------
@@ -85,7 +85,7 @@ def export_for_fixture(fx: Fixture, model, export_dir: str | Path | None,
                        exporter: str = "dynamo"):
     """An export of the fixture model: ``export_dir`` reused when its export.yaml says it
     was made from this fixture, else (re-)exported there (a temporary folder if None)."""
-    from refit_ros.runtime.export import ExportError, export_onnx, load_export
+    from refit_ros.export.onnx import ExportError, export_onnx, load_export
 
     weights = fixture_weights_source(fx)
     out = Path(export_dir) if export_dir else Path(tempfile.mkdtemp(prefix="refit-export-"))
@@ -102,7 +102,7 @@ def export_for_fixture(fx: Fixture, model, export_dir: str | Path | None,
     return out
 
 
-def backend_outputs(backend: FittingBackend, img: torch.Tensor, camera, iters: int
+def backend_outputs(backend: FittingModel, img: torch.Tensor, camera, iters: int
                     ) -> dict[str, np.ndarray]:
     """Run the fixture inputs through a backend; outputs under the fixture's names."""
     feats = backend.encode_arrays({"image": img.cpu().numpy()})
@@ -147,11 +147,11 @@ def run_backend_parity(fixture_dir: str | Path, backend: str, device: str = "cpu
 
     Returns
     -------
-    refit_ros.parity.ParityReport
+    refit_ros.parity.official.ParityReport
         With ``vs_torch`` (max abs error per output against torch) filled in.
     """
-    from refit_ros.parity import _inputs, _run_traced, build_fixture_model
-    from refit_ros.runtime.backends import onnxruntime_backend, tensorrt_backend
+    from refit_ros.parity.official import _inputs, _run_traced, build_fixture_model
+    from refit_ros.pipeline.models import FittingModel
 
     if export_dir is None:
         with tempfile.TemporaryDirectory(prefix="refit-parity-") as tmp:
@@ -168,9 +168,9 @@ def run_backend_parity(fixture_dir: str | Path, backend: str, device: str = "cpu
     t_export = time.perf_counter()
     expect = {"model": "refit", "backbone": fx.backbone}
     if backend == "onnxruntime":
-        be = onnxruntime_backend(out_dir, expect, device=device)
+        be = FittingModel.from_export("onnxruntime", out_dir, expect, device=device)
     elif backend == "tensorrt":
-        be = tensorrt_backend(out_dir, expect, precision=precision)
+        be = FittingModel.from_export("tensorrt", out_dir, expect, precision=precision)
     else:
         raise ValueError(f"backend {backend!r} is not one of torch, onnxruntime, tensorrt")
     t_run = time.perf_counter()
@@ -195,7 +195,7 @@ def fill_comparisons(report: BackendParityReport, fx: Fixture, ours: dict[str, n
     """Compare a backend's outputs (:func:`backend_outputs`) with the fixture's reference
     (its tolerances) and with eager torch (``torch_out``, from ``_run_traced``); fills
     ``outputs``, ``vs_torch``, ``vs_float64``, ``not_compared`` and ``missing_required``."""
-    from refit_ros.parity import REQUIRED, _errors, compare
+    from refit_ros.parity.official import REQUIRED, _errors, compare
 
     for name, ref in fx.outputs.items():
         if name.startswith("f64_"):
@@ -227,41 +227,3 @@ def summary(report) -> dict[str, Any]:
             "max_abs_vs_torch_per_output": dict(report.vs_torch),
             "reference_worst": report.worst(),
             "compared": sorted(report.outputs), "not_compared": report.not_compared}
-
-
-def run_parity_command(args) -> int:
-    """``refit-ros parity FIXTURE --backend onnxruntime|tensorrt`` (exit 0 pass, 1 fail,
-    2 unusable fixture/export/backend)."""
-    import json
-    import sys
-
-    from refit_ros.fixture import FixtureError
-    from refit_ros.runtime.backends import BackendError
-
-    try:
-        report = run_backend_parity(args.fixture_dir, args.backend, args.device,
-                                    getattr(args, "export_dir", None))
-    except (FixtureError, ValueError, BackendError) as exc:
-        print(f"refit-ros parity: {exc}", file=sys.stderr)
-        return 2
-    if args.json:
-        d = report.to_dict()
-        d["summary"] = summary(report)
-        print(json.dumps(d, indent=1, default=str))
-    else:
-        print(f"fixture {report.fixture}  backend {report.backend}  device {report.device}  "
-              f"iters {report.iters}  batch {report.batch}  export {report.export_dir}")
-        print(f"{'output':22s} {'vs ref':>10s} {'ref atol':>9s} {'vs torch':>10s} {'bound':>9s}")
-        for name, c in report.outputs.items():
-            vt = report.vs_torch[name]
-            bound = report.vs_torch_bound(name)
-            flag = "ok" if c.ok and vt <= bound else "FAIL"
-            print(f"{name:22s} {c.max_abs:10.3e} {c.atol:9.1e} {vt:10.3e} {bound:9.0e}  {flag}")
-        s = summary(report)
-        print(f"not exposed by any graph (not compared): {', '.join(s['not_compared']) or '-'}")
-        print(f"{'PASS' if report.ok else 'FAIL'}: max |{report.backend} - torch| "
-              f"{s['max_abs_vs_torch_without_overrides']:.3e} (bound {report.vs_torch_atol:.0e}; "
-              f"pred_j2d {report.vs_torch.get('pred_j2d', float('nan')):.3e} px, bound "
-              f"{VS_TORCH_ATOL_OVERRIDES['pred_j2d']:.0e}); "
-              f"worst vs reference {s['reference_worst'][0]} at {s['reference_worst'][1]:.2f} x atol")
-    return 0 if report.ok else 1

@@ -1,0 +1,1 @@
+"""Benchmarks (``refit-ros bench``): timing code, printed as JSON by the commands."""
