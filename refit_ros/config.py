@@ -186,6 +186,17 @@ class TrackingConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ScaleConfig:
+    world_weight: float
+    window: int
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.world_weight <= 1.0:
+            raise ConfigError(f"scale.world_weight={self.world_weight!r} must be in [0, 1]")
+        _positive(self.window, "scale.window")
+
+
+@dataclasses.dataclass(frozen=True)
 class RosConfig:
     image_topic: str
     camera_info_topic: str
@@ -221,6 +232,7 @@ class Config:
     camera: CameraConfig
     runtime: RuntimeConfig
     tracking: TrackingConfig
+    scale: ScaleConfig
     ros: RosConfig
     source: SourceConfig
 

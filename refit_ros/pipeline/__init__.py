@@ -231,4 +231,8 @@ def build_pipeline(cfg: Config, detector=None, model=None) -> RefitPipeline:
                     "has no keypoint evidence to check against) and its weights were not "
                     "trained for warm starts; consider tracking.warm_start=false (+ "
                     "tracking.one_euro=true for smoothing)", cfg.model.name)
-    return RefitPipeline(detector, model, settings, tracker, device=cfg.model.device)
+    from refit_ros.pipeline.metric_scale import MetricScale
+
+    scale = MetricScale(model.body, weight=cfg.scale.world_weight, window=cfg.scale.window)
+    return RefitPipeline(detector, model, settings, tracker, device=cfg.model.device,
+                         metric_scale=scale)

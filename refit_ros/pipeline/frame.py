@@ -20,6 +20,7 @@ from refit_ros.geometry.rotation import rot6d_to_rotmat, rotmat_to_axis_angle
 from refit_ros.geometry.crop import square_boxes
 from refit_ros.models.refit.warm import normalise_pose6d
 from refit_ros.pipeline.models import FittingModel, concat, select
+from refit_ros.pipeline.metric_scale import MetricScale
 from refit_ros.pipeline.types import Body, FrameResult
 from refit_ros.tracking import OneEuroFilter, Track, Tracker
 from refit_ros.tracking.label_swaps import LabelSwapGuard, mirror_labels
@@ -133,7 +134,8 @@ class RefitPipeline:
     """
 
     def __init__(self, detector, model: FittingModel, settings: PipelineSettings,
-                 tracker: Tracker | None = None, device: str = "cpu") -> None:
+                 tracker: Tracker | None = None, device: str = "cpu",
+                 metric_scale: MetricScale | None = None) -> None:
         self.detector = detector
         self.model = model
         self.settings = settings
@@ -145,6 +147,8 @@ class RefitPipeline:
         self.fits: dict[int, TrackFit] = {}
         self._label_swaps = LabelSwapGuard()
         self._fallback_logged = False
+        # body size from the detector's metric landmarks (scale.*; None = off)
+        self.metric_scale = metric_scale if metric_scale is not None and metric_scale.available else None
 
     @property
     def body_model_name(self) -> str:
@@ -156,6 +160,8 @@ class RefitPipeline:
         self._filters.clear()
         self.fits.clear()
         self._label_swaps.reset()
+        if self.metric_scale is not None:
+            self.metric_scale.reset()
 
     # ------------------------------------------------------------------ main entry
     def process(self, image_rgb: np.ndarray, intrinsics: Intrinsics | None = None,
@@ -354,6 +360,11 @@ class RefitPipeline:
             pose6d, betas, transl = self._filter(pose6d, betas, transl, tracks, fits, stamp)
         n = pose6d.shape[0]
         rotmat = rot6d_to_rotmat(pose6d).reshape(n, 24, 3, 3)
+        if self.metric_scale is not None:
+            ids = [None if t is None else t.track_id for t in tracks]
+            betas, transl = self.metric_scale.apply(rotmat, betas, transl, dets, ids)
+            if self.tracker is not None:
+                self.metric_scale.forget({t.track_id for t in self.tracker.tracks})
         out = self.model.body(rotmat, betas)
         verts = (out.vertices + transl[:, None]).cpu().numpy()
         joints = (out.joints + transl[:, None]).cpu().numpy()
