@@ -17,9 +17,9 @@ from typing import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("config_cmd", "print the effective configuration (after --config/--set)"),
     "parity": ("parity", "check the ReFit implementation against a reference fixture"),
-    "bench-model": ("bench_model", "benchmark the ReFit network stages (JSON)"),
     "export": ("export", "export the fitting network to ONNX (+ TensorRT engines) for the runtimes"),
-    "bench": ("bench", "per-stage latency and FPS of a runtime backend (JSON)"),
+    "bench": ("bench", "benchmarks (JSON): network, pipeline, kp, model, body, detect, render, "
+                       "transport"),
     "demo": ("demo", "camera source -> refit node -> recorder on a clip, then overlays (make demo)"),
     "video": ("video", "run the pipeline on a video / image folder / image, no ROS (JSON + overlays)"),
     "node": ("node", "run the refit ROS 2 node (images -> /human/smpl + mesh markers)"),
@@ -28,11 +28,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bringup": ("bringup", "refit node (+ camera source, + recorder) in one process"),
     "train": ("train", "train ReFit-KP on synthetic data from the open body (CPU)"),
     "eval": ("eval", "accuracy: held-out synthetic set (ReFit-KP) or real video (JSON)"),
-    "bench-kp": ("bench_kp", "latency of ReFit-KP alone, per person (JSON)"),
-    "bench-pipeline": ("bench_pipeline", "FPS of the whole pipeline, decode to ROS messages, on "
-                                         "real footage (JSON)"),
-    "bench-transport": ("bench_transport", "raw images between two processes per DDS transport "
-                                           "and QoS (JSON)"),
 }
 
 

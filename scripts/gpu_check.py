@@ -7,7 +7,7 @@ PYTHONPATH); ``python scripts/gpu_check.py --help`` lists the options.
 
 What it does, all with the repo's own code:
 
-* **timings** -- :func:`refit_ros.bench.network.run_bench` (the code of ``refit-ros bench``)
+* **timings** -- :func:`refit_ros.bench.network.run_bench` (the code of ``refit-ros bench network``)
   on the torch backend (:func:`refit_ros.pipeline.models.FittingModel.from_network`, i.e.
   :class:`refit_ros.runtime.torch_backend.TorchRunner`) with ``cuda_graphs`` off and on, for
   the official ReFit network (HRNet-W48, the fixture's rule weights and synthetic SMPL) and

@@ -1,4 +1,4 @@
-"""Smoke test of ``refit-ros bench-model`` (the benchmark itself is a command, not a test)."""
+"""Smoke test of ``refit-ros bench model`` (the benchmark itself is a command, not a test)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import json
 
 import torch
+
+from conftest import REPO_ROOT
 
 
 def test_bench_model_prints_params_and_latency_json(capsys):
@@ -31,3 +33,19 @@ def test_mac_counter_counts_convolutions_and_matmuls():
     assert _macs(lambda: conv(x)) == 16 * 8 * 9 * 100
     w = torch.zeros(5, 7)
     assert _macs(lambda: torch.zeros(3, 5) @ w) == 3 * 5 * 7
+
+
+def test_one_bench_command_with_modes_replaces_the_entry_points(capsys):
+    """`refit-ros bench MODE`: every mode parses, and two quick ones run and print JSON."""
+
+    from refit_ros.cli import COMMANDS, main
+    from refit_ros.commands.bench import MODES
+
+    assert set(MODES) == {"network", "pipeline", "kp", "model", "body", "detect", "render",
+                          "transport"}
+    assert not [c for c in COMMANDS if c.startswith("bench-")]
+    assert not list((REPO_ROOT / "scripts").glob("bench_*.py"))
+    assert main(["bench", "render", "--frames", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["benchmark"] == "render_overlay"
+    assert main(["bench", "body", "--repeats", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["markers"] > 0

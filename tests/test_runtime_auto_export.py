@@ -154,7 +154,7 @@ def test_bench_pipeline_json_on_a_real_clip(tmp_path, capsys):
     for k in range(4):
         writer.write(np.ascontiguousarray(np.roll(rgb, 4 * k, axis=1)[:, :, ::-1]))
     writer.release()
-    rc = main(["bench-pipeline", str(clip), "--size", "320x240", "--crop", "0,64,512,448",
+    rc = main(["bench", "pipeline", str(clip), "--size", "320x240", "--crop", "0,64,512,448",
                "--frames", "6", "--warmup", "1", "--json"])
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
@@ -167,9 +167,9 @@ def test_bench_pipeline_json_on_a_real_clip(tmp_path, capsys):
         assert mode["fps"] == pytest.approx(1e3 / mode["frame"]["mean_ms"], rel=0.02)
         assert mode["messages"] is not None and mode["messages"]["median_ms"] > 0
         assert {"detect", "encode", "iterate", "body"} <= set(mode["pipeline_stages_median_ms"])
-    assert main(["bench-pipeline", str(clip), "--size", "640"]) == 2
+    assert main(["bench", "pipeline", str(clip), "--size", "640"]) == 2
     assert "--size must be WxH" in capsys.readouterr().err
-    assert main(["bench-pipeline", str(clip), "--crop", "0,0,900,900"]) == 2
+    assert main(["bench", "pipeline", str(clip), "--crop", "0,0,900,900"]) == 2
     assert "outside the 512x512 frames" in capsys.readouterr().err
-    assert main(["bench-pipeline", str(tmp_path / "none.mp4")]) == 2
+    assert main(["bench", "pipeline", str(tmp_path / "none.mp4")]) == 2
     assert "does not exist" in capsys.readouterr().err

@@ -276,7 +276,7 @@ def test_bench_reports_every_stage_and_both_frame_kinds(kp_net):
 def test_bench_command_json(capsys):
     from refit_ros.cli import main
 
-    rc = main(["bench", "--json", "--backend", "torch", "--model", "refit_kp", "--persons", "1",
+    rc = main(["bench", "network", "--json", "--backend", "torch", "--model", "refit_kp", "--persons", "1",
                "--iters", "1", "--repeats", "1", "--warmup", "0"])
     d = json.loads(capsys.readouterr().out)
     assert rc == 0 and d["backend"]["backend"] == "torch" and d["model"]["name"] == "refit_kp"

@@ -1,4 +1,4 @@
-"""Per-stage latency and frame rate of a runtime backend (``refit-ros bench``).
+"""Per-stage latency and frame rate of a runtime backend (``refit-ros bench network``).
 
 A frame is timed the way the pipeline runs it, stage by stage, on one backend:
 
@@ -55,7 +55,7 @@ class StageStats:
 
 @dataclass
 class BenchResult:
-    """What :func:`run_bench` measured (printed as JSON by ``refit-ros bench``)."""
+    """What :func:`run_bench` measured (printed as JSON by ``refit-ros bench network``)."""
 
     backend: dict[str, Any]
     persons: int

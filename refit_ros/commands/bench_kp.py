@@ -1,4 +1,4 @@
-"""``refit-ros bench-kp``: latency of ReFit-KP alone (encode + initial estimate + loop
+"""``refit-ros bench kp``: latency of ReFit-KP alone (encode + initial estimate + loop
 steps, then the final full mesh), per batch and per person, as JSON."""
 
 from __future__ import annotations

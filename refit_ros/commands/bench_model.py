@@ -1,4 +1,4 @@
-"""``refit-ros bench-model``: parameters, GMACs and per-stage latency of the ReFit network.
+"""``refit-ros bench model``: parameters, GMACs and per-stage latency of the ReFit network.
 
 Stages are those of the state API: ``encode`` (HRNet + correlation head), ``init`` (the
 initial estimate incl. one SMPL pass) and one ``step`` of the loop (lookup, GRUs,

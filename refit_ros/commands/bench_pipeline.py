@@ -1,4 +1,4 @@
-"""``refit-ros bench-pipeline``: frame rate of the whole pipeline on real footage (JSON).
+"""``refit-ros bench pipeline``: frame rate of the whole pipeline on real footage (JSON).
 
 Every frame is timed from the encoded video to the serialised ROS messages, the way the
 node spends it: ``decode`` (read the next frame, crop, resize to ``--size``, BGR -> RGB),
@@ -239,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{mode}: {m['fps']} FPS ({m['frame']['median_ms']} ms/frame median), "
                       f"people/frame {m['people_per_frame']}", file=sys.stderr)
     except (ValueError, ConfigError, ModelFileError, BackendError) as exc:  # FrameSourceError too
-        print(f"refit-ros bench-pipeline: {exc}", file=sys.stderr)
+        print(f"refit-ros bench pipeline: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=1))
     return 0

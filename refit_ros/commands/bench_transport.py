@@ -1,4 +1,4 @@
-"""``refit-ros bench-transport``: raw images between two processes per DDS transport and QoS
+"""``refit-ros bench transport``: raw images between two processes per DDS transport and QoS
 (JSON). Measures what ``ros.transport`` is for; see refit_ros/ros/transport_bench.py."""
 
 from __future__ import annotations

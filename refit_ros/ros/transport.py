@@ -3,7 +3,7 @@
 Raw camera images are 1-6 MB. Fast DDS's default shared-memory segment is 0.5 MB, so such an
 image leaves a process as UDP fragments, and with BEST_EFFORT QoS (what camera pipelines use)
 one lost fragment loses the whole image: between two processes on one machine almost no raw
-1080p image arrives (``refit-ros bench-transport``; numbers in ``config/fastdds_shm.xml`` and
+1080p image arrives (``refit-ros bench transport``; numbers in ``config/fastdds_shm.xml`` and
 the README). The publisher's setting is the one that counts.
 
 ``ros.transport: shm`` (default) loads the shipped profile ``config/fastdds_shm.xml`` (a

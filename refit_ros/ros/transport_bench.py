@@ -1,5 +1,5 @@
 """How many raw images cross between two processes, per DDS transport and QoS
-(``refit-ros bench-transport``).
+(``refit-ros bench transport``).
 
 Each case starts a subscriber process and a publisher process (this module run with ``-m``)
 on a private domain: the publisher sends ``W x H`` rgb8 ``sensor_msgs/Image`` at ``rate`` for

@@ -87,7 +87,7 @@ class TorchRunner(Backend):
     """Runs the stage graphs of ``net`` with PyTorch (``runtime.backend=torch``).
 
     The pipeline's torch path on every device: eager stage graphs on the CPU, captured
-    CUDA graphs on CUDA (the path ``refit-ros bench`` and scripts/gpu_check.sh time).
+    CUDA graphs on CUDA (the path ``refit-ros bench network`` and scripts/gpu_check.sh time).
 
     Parameters
     ----------

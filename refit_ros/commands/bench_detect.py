@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark the person/keypoint detector on a real clip: latency and detection rate as JSON.
 
 For each running mode (BlazePose VIDEO = tracking, IMAGE = every frame on its own) and each
@@ -8,7 +7,7 @@ given to the detector; only ``detect`` is timed. Reports median / p95 / mean mil
 per frame and the fraction of frames with >= 1, exactly 2 and >= 2 people.
 
     bash scripts/fetch_demo_video.sh           # .cache/demo/demo.mp4 (Sports2D, BSD-3)
-    .venv/bin/python scripts/bench_detect.py   # JSON on stdout
+    refit-ros bench detect   # JSON on stdout
 """
 
 from __future__ import annotations
@@ -18,18 +17,14 @@ import json
 import logging
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-
-from refit_ros.config import load_config  # noqa: E402
-from refit_ros.detect import build_detector  # noqa: E402
+from refit_ros.config import REPO_ROOT, load_config
+from refit_ros.detect import build_detector
 
 LOG = logging.getLogger("bench_detect")
 DEFAULT_CLIP = REPO_ROOT / ".cache" / "demo" / "demo.mp4"
@@ -102,8 +97,7 @@ def run_one(cfg, clip: Path, video: bool, size, limit, warmup: int) -> dict:
     }
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video", type=Path, default=DEFAULT_CLIP,
                         help="clip to run on (default: the demo clip)")
     parser.add_argument("--modes", default="video,image", help="comma list of video,image")
@@ -113,7 +107,9 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=5, help="untimed first frames")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="config override, e.g. detector.max_people=2")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="[%(levelname)s] %(name)s: %(message)s")
     if not args.video.is_file():
         LOG.error("%s not found; fetch the demo clip with `bash scripts/fetch_demo_video.sh`",
@@ -151,6 +147,3 @@ def main(argv=None) -> int:
     print(json.dumps(out, indent=2))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,7 +6,7 @@ boxes). The bodies are ellipsoid mannequins (``--detail 1``: ~6,700 vertices eac
 ``--detail 2``: ~12,800) or, with ``--body open``, the shipped open body in its zero pose,
 placed so one partly hides the other.
 
-    .venv/bin/python scripts/bench_render.py [--body open] [--width 640 --height 480]
+    refit-ros bench render [--body open] [--width 640 --height 480]
 """
 
 from __future__ import annotations
@@ -58,8 +58,7 @@ def _frame(width: int, height: int, detail: int, body: str) -> tuple[np.ndarray,
     return image, FrameResult(bodies, faces, intr, {})
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--frames", type=int, default=50)
@@ -67,7 +66,9 @@ def main() -> None:
     parser.add_argument("--detail", type=int, default=2, choices=(1, 2),
                         help="mannequin resolution")
     parser.add_argument("--skeleton", action="store_true")
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace) -> int:
 
     image, result = _frame(args.width, args.height, args.detail, args.body)
     style = OverlayStyle(skeleton=args.skeleton)
@@ -90,7 +91,5 @@ def main() -> None:
         "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
         "numpy": np.__version__,
     }))
+    return 0
 
-
-if __name__ == "__main__":
-    main()

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Benchmark the body models; prints one JSON object.
 
-    python scripts/bench_body.py [--model open|smpl-synthetic] [--device cpu|cuda]
+    refit-ros bench body [--model open|smpl-synthetic] [--device cpu|cuda]
 
 Measures (median of repeated runs, plus the minimum, no autograd):
 - ``markers_b64_ms``: markers-only forward (67 vertices) for batch 64;
@@ -15,16 +14,13 @@ import argparse
 import json
 import platform
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import torch
 from smplx.lbs import batch_rodrigues
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from refit_ros.body.base import BodyModel  # noqa: E402
+from refit_ros.body.base import BodyModel
 
 
 def _time_ms(fn, repeats: int, sync) -> tuple[float, float]:
@@ -67,13 +63,14 @@ def bench(body: BodyModel, device: str, repeats: int) -> dict:
     }
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", choices=("open", "smpl-synthetic"), default="open")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.model == "open":
@@ -88,6 +85,3 @@ def main(argv=None) -> int:
     print(json.dumps(result))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
