@@ -19,17 +19,11 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 # follows the same instruction, through the product's own function. The processes the tests
 # start never inherit it (:func:`product_env`): they get only what refit_ros itself sets
 # (`ros.transport`), as on a user's machine.
-_FASTDDS_VARS = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTDDS_BUILTIN_TRANSPORTS")
+from refit_ros.ros.transport import BUILTIN_ENV, PROFILE_ENV, configure_transport  # noqa: E402
+
+_FASTDDS_VARS = (PROFILE_ENV, BUILTIN_ENV)
 _USER_FASTDDS = {k: os.environ[k] for k in _FASTDDS_VARS if k in os.environ}
-
-
-def _configure_driver_transport() -> None:
-    from refit_ros.ros.transport import configure_transport
-
-    configure_transport("shm")
-
-
-_configure_driver_transport()
+configure_transport("shm")
 
 
 def product_env(**extra: str) -> dict[str, str]:

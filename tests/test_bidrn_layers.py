@@ -24,12 +24,18 @@ def test_sign_is_a_bit_and_its_gradient_is_clipped_straight_through():
     assert torch.equal(binary_sign(torch.zeros(3)), torch.ones(3))
 
 
-def test_binary_linear_is_an_integer_product_rescaled_and_trains_every_part():
-    torch.manual_seed(0)
-    layer = BinaryLinear(37, 11)
+def _random_layer(in_f: int, out_f: int, seed: int, move: float) -> BinaryLinear:
+    """A BinaryLinear with nonzero thresholds and biases (both start at zero)."""
+    torch.manual_seed(seed)
+    layer = BinaryLinear(in_f, out_f)
     with torch.no_grad():
-        layer.move.uniform_(-0.2, 0.2)
+        layer.move.uniform_(-move, move)
         layer.bias.uniform_(-1, 1)
+    return layer
+
+
+def test_binary_linear_is_an_integer_product_rescaled_and_trains_every_part():
+    layer = _random_layer(37, 11, seed=0, move=0.2)
     x = torch.randn(5, 37)
     y = layer(x)
     a = torch.where(x - layer.move >= 0, 1.0, -1.0)
@@ -88,11 +94,7 @@ def test_bits_round_trip_and_xnor_popcount_is_exact(k):
 
 
 def test_numpy_popcount_layer_equals_the_torch_layer():
-    torch.manual_seed(1)
-    layer = BinaryLinear(130, 40)
-    with torch.no_grad():
-        layer.move.uniform_(-0.3, 0.3)
-        layer.bias.uniform_(-1, 1)
+    layer = _random_layer(130, 40, seed=1, move=0.3)
     x = torch.randn(6, 130)
     with torch.no_grad():
         ref = layer(x).numpy()

@@ -36,10 +36,9 @@ def unpack_signs(bits: np.ndarray, k: int) -> np.ndarray:
     return b.astype(np.float32) * 2.0 - 1.0
 
 
-def save_packed(model: nn.Module, path: str | Path) -> Path:
-    """Write ``model``'s state with every BinaryLinear weight as bits; returns the path."""
-    path = Path(path)
-    binary = {name: m for name, m in model.named_modules() if isinstance(m, BinaryLinear)}
+def _packed_arrays(model: nn.Module) -> tuple[dict[str, np.ndarray], dict[str, list[int]]]:
+    """The arrays of the packed file (BinaryLinear weights as bits) and the manifest."""
+    binary = {name for name, m in model.named_modules() if isinstance(m, BinaryLinear)}
     arrays: dict[str, np.ndarray] = {}
     manifest = {}
     for name, tensor in model.state_dict().items():
@@ -49,6 +48,13 @@ def save_packed(model: nn.Module, path: str | Path) -> Path:
             manifest[owner] = list(tensor.shape)
         else:
             arrays[name] = tensor.detach().cpu().numpy()
+    return arrays, manifest
+
+
+def save_packed(model: nn.Module, path: str | Path) -> Path:
+    """Write ``model``'s state with every BinaryLinear weight as bits; returns the path."""
+    path = Path(path)
+    arrays, manifest = _packed_arrays(model)
     arrays[MANIFEST] = np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
@@ -76,16 +82,8 @@ def load_packed(model: nn.Module, path: str | Path) -> nn.Module:
 
 
 def packed_bytes(model: nn.Module) -> int:
-    """Size of :func:`save_packed`'s file for ``model`` (uncompressed arrays)."""
-    binary = {name for name, m in model.named_modules() if isinstance(m, BinaryLinear)}
-    total = 0
-    for name, tensor in model.state_dict().items():
-        owner, _, leaf = name.rpartition(".")
-        if owner in binary and leaf == "weight":
-            total += pack_signs(tensor.detach().cpu().numpy()).nbytes
-        else:
-            total += tensor.numel() * tensor.element_size()
-    return total
+    """Size of :func:`save_packed`'s arrays for ``model`` (uncompressed, manifest aside)."""
+    return sum(a.nbytes for a in _packed_arrays(model)[0].values())
 
 
 # ----------------------------------------------------------------- XNOR-popcount
